@@ -1,0 +1,264 @@
+// Loads keydesk.toml into Config: unknown keys and bad values stop start-up with the key's name.
+#include "config/config.hpp"
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace keydesk::config {
+namespace {
+
+using namespace std::string_literals;
+
+// One TOML table with the keys it allows; reading a key marks it known.
+class Section {
+public:
+    Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
+
+    std::string key_name(std::string_view key) const { return name_ + "." + std::string(key); }
+
+    const toml::node* find(std::string_view key) {
+        allowed_.insert(std::string(key));
+        return table_ ? table_->get(key) : nullptr;
+    }
+
+    std::string string(std::string_view key, std::string fallback, bool required = false) {
+        const auto* node = find(key);
+        if (!node) {
+            if (required) throw ConfigError(key_name(key) + ": required");
+            return fallback;
+        }
+        const auto* value = node->as_string();
+        if (!value) throw ConfigError(key_name(key) + ": must be a string");
+        return value->get();
+    }
+
+    std::string required_string(std::string_view key) {
+        auto value = string(key, {}, true);
+        if (value.empty()) throw ConfigError(key_name(key) + ": must not be empty");
+        return value;
+    }
+
+    bool boolean(std::string_view key, bool fallback) {
+        const auto* node = find(key);
+        if (!node) return fallback;
+        const auto* value = node->as_boolean();
+        if (!value) throw ConfigError(key_name(key) + ": must be true or false");
+        return value->get();
+    }
+
+    std::int64_t integer(std::string_view key, std::int64_t fallback, std::int64_t min,
+                         std::int64_t max) {
+        const auto* node = find(key);
+        if (!node) return fallback;
+        const auto* value = node->as_integer();
+        if (!value) throw ConfigError(key_name(key) + ": must be an integer");
+        if (value->get() < min || value->get() > max) {
+            throw ConfigError(key_name(key) + ": must be between " + std::to_string(min) +
+                              " and " + std::to_string(max));
+        }
+        return value->get();
+    }
+
+    std::vector<std::string> strings(std::string_view key) {
+        const auto* node = find(key);
+        if (!node) return {};
+        const auto* array = node->as_array();
+        if (!array) throw ConfigError(key_name(key) + ": must be an array of strings");
+        std::vector<std::string> values;
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const auto* value = array->get(i)->as_string();
+            if (!value || value->get().empty()) {
+                throw ConfigError(key_name(key) + "[" + std::to_string(i) +
+                                  "]: must be a non-empty string");
+            }
+            values.push_back(value->get());
+        }
+        return values;
+    }
+
+    // Call after reading every key: anything left over is a typo or an unsupported setting.
+    void reject_unknown_keys() const {
+        if (!table_) return;
+        for (const auto& [key, node] : *table_) {
+            if (!allowed_.contains(std::string(key.str()))) {
+                throw ConfigError(key_name(key.str()) + ": unknown key");
+            }
+        }
+    }
+
+private:
+    const toml::table* table_;
+    std::string name_;
+    std::set<std::string> allowed_;
+};
+
+std::filesystem::path resolve(const std::filesystem::path& base, const std::string& value) {
+    if (value.empty()) return {};
+    std::filesystem::path path(value);
+    return path.is_absolute() ? path : base / path;
+}
+
+const toml::table* sub_table(const toml::table& root, std::string_view name, bool required) {
+    const auto* node = root.get(name);
+    if (!node) {
+        if (required) throw ConfigError("["s + std::string(name) + "]: section required");
+        return nullptr;
+    }
+    const auto* table = node->as_table();
+    if (!table) throw ConfigError(std::string(name) + ": must be a [section]");
+    return table;
+}
+
+void parse_listen(const std::string& listen, ServerConfig& server) {
+    // host:port, with IPv6 hosts in brackets: [::1]:8443
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
+        throw ConfigError("server.listen: must be host:port, e.g. 127.0.0.1:8443");
+    }
+    std::string host = listen.substr(0, colon);
+    if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    const std::string port_text = listen.substr(colon + 1);
+    if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5) {
+        throw ConfigError("server.listen: port must be a number");
+    }
+    const int port = std::stoi(port_text);
+    // Port 0 takes any free port (tests); `keydesk serve --ready-file` reports the one bound.
+    if (port > 65535) throw ConfigError("server.listen: port must be 0-65535");
+    server.listen_host = host;
+    server.listen_port = static_cast<std::uint16_t>(port);
+}
+
+void check_dn_list(const std::vector<std::string>& dns, const std::string& key) {
+    for (const auto& dn : dns) {
+        if (dn.find('=') == std::string::npos) {
+            throw ConfigError(key + ": \"" + dn + "\" is not a distinguished name");
+        }
+    }
+}
+
+}  // namespace
+
+Config parse_config(std::string_view toml_text, const std::filesystem::path& base_dir) {
+    toml::table root;
+    try {
+        root = toml::parse(toml_text);
+    } catch (const toml::parse_error& error) {
+        std::ostringstream message;
+        message << "syntax error at line " << error.source().begin.line << ": "
+                << error.description();
+        throw ConfigError(message.str());
+    }
+
+    static const std::set<std::string> sections{"server", "directory", "roles", "audit",
+                                                "lookup"};
+    for (const auto& [key, node] : root) {
+        if (!sections.contains(std::string(key.str()))) {
+            throw ConfigError(std::string(key.str()) + ": unknown section");
+        }
+    }
+
+    Config config;
+
+    Section server(sub_table(root, "server", true), "server");
+    parse_listen(server.string("listen", "127.0.0.1:8443"), config.server);
+    config.server.tls_certificate = resolve(base_dir, server.required_string("tls_certificate"));
+    config.server.tls_private_key = resolve(base_dir, server.required_string("tls_private_key"));
+    config.server.session_idle =
+        std::chrono::minutes(server.integer("session_idle_minutes", 15, 1, 24 * 60));
+    config.server.session_max = std::chrono::hours(server.integer("session_max_hours", 8, 1, 24));
+    config.server.worker_threads =
+        static_cast<unsigned>(server.integer("worker_threads", 8, 1, 256));
+    server.reject_unknown_keys();
+
+    Section directory(sub_table(root, "directory", true), "directory");
+    auto& dir = config.directory;
+    dir.uris = directory.strings("uris");
+    if (dir.uris.empty()) throw ConfigError("directory.uris: at least one URI required");
+    dir.start_tls = directory.boolean("start_tls", false);
+    for (std::size_t i = 0; i < dir.uris.size(); ++i) {
+        const auto& uri = dir.uris[i];
+        const std::string key = "directory.uris[" + std::to_string(i) + "]";
+        const bool ldaps = uri.starts_with("ldaps://");
+        const bool ldap = uri.starts_with("ldap://");
+        if (!ldaps && !ldap) throw ConfigError(key + ": must start with ldaps:// or ldap://");
+        // A simple bind carries the password: never over an unencrypted connection.
+        if (ldap && !dir.start_tls) {
+            throw ConfigError(key + ": ldap:// needs directory.start_tls = true (or use ldaps://)");
+        }
+    }
+    dir.base_dn = directory.required_string("base_dn");
+    dir.bind_dn = directory.required_string("bind_dn");
+    dir.bind_password_file = resolve(base_dir, directory.required_string("bind_password_file"));
+    dir.tls_ca_file = resolve(base_dir, directory.string("tls_ca_file", ""));
+    dir.tls_verify = directory.boolean("tls_verify", true);
+    dir.timeout = std::chrono::seconds(directory.integer("timeout_seconds", 5, 1, 120));
+    dir.domain = directory.string("domain", "");
+    const auto resolution = directory.string("group_resolution", "auto");
+    if (resolution == "auto") {
+        dir.group_resolution = GroupResolution::automatic;
+    } else if (resolution == "in_chain") {
+        dir.group_resolution = GroupResolution::in_chain;
+    } else if (resolution == "recursive") {
+        dir.group_resolution = GroupResolution::recursive;
+    } else {
+        throw ConfigError("directory.group_resolution: must be auto, in_chain or recursive");
+    }
+    directory.reject_unknown_keys();
+    check_dn_list({dir.base_dn}, "directory.base_dn");
+    check_dn_list({dir.bind_dn}, "directory.bind_dn");
+
+    Section roles(sub_table(root, "roles", true), "roles");
+    config.roles.helpdesk = roles.strings("helpdesk");
+    config.roles.auditor = roles.strings("auditor");
+    config.roles.security = roles.strings("security");
+    config.roles.admin = roles.strings("admin");
+    roles.reject_unknown_keys();
+    check_dn_list(config.roles.helpdesk, "roles.helpdesk");
+    check_dn_list(config.roles.auditor, "roles.auditor");
+    check_dn_list(config.roles.security, "roles.security");
+    check_dn_list(config.roles.admin, "roles.admin");
+    if (config.roles.helpdesk.empty() && config.roles.admin.empty()) {
+        throw ConfigError("roles.helpdesk: at least one group must grant helpdesk or admin");
+    }
+
+    Section audit(sub_table(root, "audit", true), "audit");
+    config.audit.directory = resolve(base_dir, audit.required_string("directory"));
+    config.audit.key_file = resolve(base_dir, audit.required_string("key_file"));
+    audit.reject_unknown_keys();
+
+    Section lookup(sub_table(root, "lookup", false), "lookup");
+    config.lookup.min_key_id_chars =
+        static_cast<unsigned>(lookup.integer("min_key_id_chars", 8, 8, 32));
+    config.lookup.max_results = static_cast<unsigned>(lookup.integer("max_results", 50, 1, 1000));
+    config.lookup.require_ticket = lookup.boolean("require_ticket", false);
+    config.lookup.ticket_pattern = lookup.string("ticket_pattern", "");
+    lookup.reject_unknown_keys();
+    if (!config.lookup.ticket_pattern.empty()) {
+        try {
+            std::regex check(config.lookup.ticket_pattern, std::regex::ECMAScript);
+        } catch (const std::regex_error& error) {
+            throw ConfigError("lookup.ticket_pattern: not a valid regular expression: "s +
+                              error.what());
+        }
+    }
+    return config;
+}
+
+Config load_config(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ConfigError(file.string() + ": cannot read the config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    const auto base_dir = std::filesystem::absolute(file).parent_path();
+    try {
+        return parse_config(text.str(), base_dir);
+    } catch (const ConfigError& error) {
+        throw ConfigError(file.string() + ": " + error.what());
+    }
+}
+
+}  // namespace keydesk::config

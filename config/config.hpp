@@ -1,0 +1,87 @@
+// keydesk's typed configuration: every setting the server reads, with its default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keydesk::config {
+
+// Thrown for anything that must stop start-up; the message names the offending key.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class GroupResolution {
+    automatic,  // in_chain when the server says it is Active Directory, else recursive
+    in_chain,   // LDAP_MATCHING_RULE_IN_CHAIN (AD, Samba AD)
+    recursive,  // walk `member` links level by level (any LDAP server)
+};
+
+struct ServerConfig {
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8443;
+    std::filesystem::path tls_certificate;
+    std::filesystem::path tls_private_key;
+    std::chrono::minutes session_idle{15};
+    std::chrono::hours session_max{8};
+    unsigned worker_threads = 8;
+};
+
+struct DirectoryConfig {
+    std::vector<std::string> uris;  // tried in order
+    std::string base_dn;
+    std::string bind_dn;
+    std::filesystem::path bind_password_file;
+    std::filesystem::path tls_ca_file;
+    bool start_tls = false;
+    bool tls_verify = true;  // false only for demos; logged and audited
+    std::chrono::seconds timeout{5};
+    std::string domain;  // NetBIOS name accepted as DOMAIN\user; empty = any
+    GroupResolution group_resolution = GroupResolution::automatic;
+};
+
+struct RolesConfig {
+    std::vector<std::string> helpdesk;
+    std::vector<std::string> auditor;
+    std::vector<std::string> security;
+    std::vector<std::string> admin;
+};
+
+struct AuditConfig {
+    std::filesystem::path directory;
+    std::filesystem::path key_file;
+};
+
+struct LookupConfig {
+    unsigned min_key_id_chars = 8;
+    unsigned max_results = 50;
+    bool require_ticket = false;
+    std::string ticket_pattern;  // ECMAScript regex a ticket must match in full; empty = any
+};
+
+struct Config {
+    ServerConfig server;
+    DirectoryConfig directory;
+    RolesConfig roles;
+    AuditConfig audit;
+    LookupConfig lookup;
+};
+
+// Parses TOML text. Relative paths are resolved against `base_dir` (the config file's folder).
+// Throws ConfigError on a syntax error, an unknown key, a missing required key or a bad value.
+Config parse_config(std::string_view toml_text, const std::filesystem::path& base_dir);
+
+// Reads and parses a config file. Throws ConfigError (also when the file cannot be read).
+Config load_config(const std::filesystem::path& file);
+
+// Reads a secret (bind password, audit key) from a file, without a trailing newline.
+// Throws ConfigError when the file is missing, empty, or readable by group or others.
+std::string read_secret_file(const std::filesystem::path& file, std::string_view what);
+
+}  // namespace keydesk::config

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package keydesk needs to build, run the demo and run its tests.
+# Idempotent: packages already present are skipped, and `apt-get update` runs at most once.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libldap-dev libssl-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev
+  slapd ldap-utils openssl curl python3 procps psmisc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  # slapd's postinst would start a system-wide slapd; we only want its binaries.
+  echo 'slapd slapd/no_configuration boolean true' | "${as_root[@]}" debconf-set-selections
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian starts the system slapd on install; keydesk runs its own private instances.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet slapd 2>/dev/null; then
+    "${as_root[@]}" systemctl stop slapd || true
+  fi
+fi

@@ -1,0 +1,253 @@
+// libldap done as OpenLDAP's own tools do it: options, TLS, bind, search with limits, free all.
+#include "ldap/connection.hpp"
+
+#include <ldap.h>
+#include <strings.h>
+
+#include "ldap/directory.hpp"
+
+namespace keydesk::ldap {
+namespace {
+
+std::string diagnostic_message(::ldap* handle) {
+    char* message = nullptr;
+    ldap_get_option(handle, LDAP_OPT_DIAGNOSTIC_MESSAGE, &message);
+    std::string text = message ? message : "";
+    if (message) ldap_memfree(message);
+    return text;
+}
+
+std::string describe(::ldap* handle, int code) {
+    std::string text = ldap_err2string(code);
+    const auto diagnostic = diagnostic_message(handle);
+    if (!diagnostic.empty()) text += " (" + diagnostic + ")";
+    return text;
+}
+
+// Failures that mean "this connection or server is gone": drop it and try again elsewhere.
+bool is_transport_failure(int code) {
+    return code == LDAP_SERVER_DOWN || code == LDAP_TIMEOUT || code == LDAP_CONNECT_ERROR ||
+           code == LDAP_UNAVAILABLE || code == LDAP_BUSY || code == LDAP_LOCAL_ERROR;
+}
+
+void set_option(::ldap* handle, int option, const void* value, const char* name) {
+    if (ldap_set_option(handle, option, value) != LDAP_OPT_SUCCESS) {
+        throw DirectoryError(std::string("cannot set LDAP option ") + name);
+    }
+}
+
+int to_ldap_scope(Scope scope) {
+    switch (scope) {
+        case Scope::base: return LDAP_SCOPE_BASE;
+        case Scope::one_level: return LDAP_SCOPE_ONELEVEL;
+        case Scope::subtree: return LDAP_SCOPE_SUBTREE;
+    }
+    return LDAP_SCOPE_BASE;
+}
+
+struct MessageFree {
+    void operator()(LDAPMessage* message) const { ldap_msgfree(message); }
+};
+using MessagePtr = std::unique_ptr<LDAPMessage, MessageFree>;
+
+struct DnFree {
+    void operator()(LDAPDN dn) const { ldap_dnfree(dn); }
+};
+
+}  // namespace
+
+bool AttributeNameLess::operator()(const std::string& a, const std::string& b) const {
+    return strcasecmp(a.c_str(), b.c_str()) < 0;
+}
+
+const std::string* Entry::first(const std::string& attribute) const {
+    const auto found = attributes.find(attribute);
+    if (found == attributes.end() || found->second.empty()) return nullptr;
+    return &found->second.front();
+}
+
+const std::vector<std::string>& Entry::all(const std::string& attribute) const {
+    static const std::vector<std::string> none;
+    const auto found = attributes.find(attribute);
+    return found == attributes.end() ? none : found->second;
+}
+
+std::unique_ptr<Connection> Connection::open(const ConnectionOptions& options) {
+    std::string failures;
+    for (const auto& uri : options.uris) {
+        ::ldap* handle = nullptr;
+        if (ldap_initialize(&handle, uri.c_str()) != LDAP_SUCCESS || handle == nullptr) {
+            failures += uri + ": not a valid LDAP URI; ";
+            continue;
+        }
+        std::unique_ptr<Connection> connection(new Connection(handle, uri, options.timeout));
+        try {
+            const int version = LDAP_VERSION3;
+            set_option(handle, LDAP_OPT_PROTOCOL_VERSION, &version, "protocol version");
+            // Referrals from AD lead outside the configured base: never chase them.
+            set_option(handle, LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals");
+            const timeval timeout{static_cast<time_t>(options.timeout.count()), 0};
+            set_option(handle, LDAP_OPT_NETWORK_TIMEOUT, &timeout, "network timeout");
+            set_option(handle, LDAP_OPT_TIMEOUT, &timeout, "operation timeout");
+            const int require_cert = options.tls_verify ? LDAP_OPT_X_TLS_HARD : LDAP_OPT_X_TLS_NEVER;
+            set_option(handle, LDAP_OPT_X_TLS_REQUIRE_CERT, &require_cert, "TLS require cert");
+            if (!options.tls_ca_file.empty()) {
+                set_option(handle, LDAP_OPT_X_TLS_CACERTFILE, options.tls_ca_file.c_str(),
+                           "TLS CA file");
+            }
+            const int tls_min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+            set_option(handle, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls_min, "TLS minimum version");
+            const int is_server = 0;  // a fresh TLS context picks up the options set above
+            set_option(handle, LDAP_OPT_X_TLS_NEWCTX, &is_server, "TLS context");
+
+            const int code = options.start_tls ? ldap_start_tls_s(handle, nullptr, nullptr)
+                                               : ldap_connect(handle);
+            if (code != LDAP_SUCCESS) {
+                failures += uri + ": " + describe(handle, code) + "; ";
+                continue;
+            }
+            return connection;
+        } catch (const DirectoryError& error) {
+            failures += uri + ": " + error.what() + "; ";
+        }
+    }
+    if (failures.size() >= 2) failures.resize(failures.size() - 2);
+    throw DirectoryUnavailable("no directory server answered: " + failures);
+}
+
+Connection::~Connection() { ldap_unbind_ext_s(handle_, nullptr, nullptr); }
+
+void Connection::fail(int code, std::string_view operation) {
+    const auto message = std::string(operation) + " on " + uri_ + ": " + describe(handle_, code);
+    if (is_transport_failure(code)) throw DirectoryUnavailable(message);
+    throw DirectoryError(message);
+}
+
+BindOutcome Connection::simple_bind(const std::string& dn, std::string_view password) {
+    berval credentials{static_cast<ber_len_t>(password.size()), const_cast<char*>(password.data())};
+    const int code = ldap_sasl_bind_s(handle_, dn.c_str(), LDAP_SASL_SIMPLE, &credentials, nullptr,
+                                      nullptr, nullptr);
+    if (is_transport_failure(code)) fail(code, "bind");
+    return BindOutcome{code, code == LDAP_SUCCESS ? std::string() : diagnostic_message(handle_)};
+}
+
+SearchResult Connection::search(const std::string& base, Scope scope, const std::string& filter,
+                                const std::vector<std::string>& attributes, int size_limit,
+                                int page_size) {
+    std::vector<char*> attribute_list;
+    for (const auto& attribute : attributes) attribute_list.push_back(const_cast<char*>(attribute.c_str()));
+    attribute_list.push_back(nullptr);
+
+    SearchResult result;
+    berval* cookie = nullptr;
+    timeval timeout{static_cast<time_t>(timeout_.count()), 0};
+    do {
+        LDAPControl* page_control = nullptr;
+        LDAPControl* server_controls[2] = {nullptr, nullptr};
+        if (page_size > 0) {
+            const int code = ldap_create_page_control(handle_, page_size, cookie, 0, &page_control);
+            if (code != LDAP_SUCCESS) fail(code, "paged search");
+            server_controls[0] = page_control;
+        }
+        LDAPMessage* raw = nullptr;
+        const int code = ldap_search_ext_s(handle_, base.c_str(), to_ldap_scope(scope), filter.c_str(),
+                                           attribute_list.data(), 0,
+                                           page_size > 0 ? server_controls : nullptr, nullptr,
+                                           &timeout, size_limit, &raw);
+        if (page_control) ldap_control_free(page_control);
+        MessagePtr message(raw);
+        if (cookie) {
+            ber_bvfree(cookie);
+            cookie = nullptr;
+        }
+        if (code == LDAP_NO_SUCH_OBJECT) return result;
+        if (code == LDAP_SIZELIMIT_EXCEEDED) {
+            result.size_limit_exceeded = true;
+        } else if (code != LDAP_SUCCESS) {
+            fail(code, "search");
+        }
+
+        for (LDAPMessage* entry = ldap_first_entry(handle_, message.get()); entry != nullptr;
+             entry = ldap_next_entry(handle_, entry)) {
+            Entry parsed;
+            char* dn = ldap_get_dn(handle_, entry);
+            if (dn) {
+                parsed.dn = dn;
+                ldap_memfree(dn);
+            }
+            BerElement* position = nullptr;
+            for (char* name = ldap_first_attribute(handle_, entry, &position); name != nullptr;
+                 name = ldap_next_attribute(handle_, entry, position)) {
+                berval** values = ldap_get_values_len(handle_, entry, name);
+                auto& stored = parsed.attributes[name];
+                for (int i = 0; values && values[i]; ++i) {
+                    stored.emplace_back(values[i]->bv_val, values[i]->bv_len);
+                }
+                if (values) ldap_value_free_len(values);
+                ldap_memfree(name);
+            }
+            if (position) ber_free(position, 0);
+            result.entries.push_back(std::move(parsed));
+        }
+
+        if (page_size <= 0 || result.size_limit_exceeded) break;
+        // Find the server's page response control and its cookie for the next page.
+        LDAPControl** response_controls = nullptr;
+        int result_code = 0;
+        if (ldap_parse_result(handle_, message.get(), &result_code, nullptr, nullptr, nullptr,
+                              &response_controls, 0) != LDAP_SUCCESS) {
+            break;
+        }
+        LDAPControl* page_response = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, response_controls, nullptr);
+        if (page_response) {
+            ber_int_t estimate = 0;
+            berval next_cookie{0, nullptr};
+            if (ldap_parse_pageresponse_control(handle_, page_response, &estimate, &next_cookie) ==
+                    LDAP_SUCCESS &&
+                next_cookie.bv_len > 0) {
+                cookie = ber_bvdup(&next_cookie);
+            }
+            if (next_cookie.bv_val) ber_memfree(next_cookie.bv_val);
+        }
+        if (response_controls) ldap_controls_free(response_controls);
+    } while (cookie != nullptr);
+    return result;
+}
+
+bool Connection::is_active_directory() {
+    const auto root = search("", Scope::base, "(objectClass=*)", {"supportedCapabilities"});
+    if (root.entries.empty()) return false;
+    for (const auto& capability : root.entries.front().all("supportedCapabilities")) {
+        if (capability == "1.2.840.113556.1.4.800") return true;  // LDAP_CAP_ACTIVE_DIRECTORY_OID
+    }
+    return false;
+}
+
+std::string parent_dn(const std::string& dn) {
+    LDAPDN parsed = nullptr;
+    if (ldap_str2dn(dn.c_str(), &parsed, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || !parsed ||
+        !parsed[0]) {
+        if (parsed) ldap_dnfree(parsed);
+        return {};
+    }
+    std::unique_ptr<LDAPRDN, DnFree> owner(parsed);
+    char* text = nullptr;
+    if (ldap_dn2str(parsed + 1, &text, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || !text) return {};
+    std::string parent = text;
+    ldap_memfree(text);
+    return parent;
+}
+
+std::string first_rdn_value(const std::string& dn) {
+    LDAPDN parsed = nullptr;
+    if (ldap_str2dn(dn.c_str(), &parsed, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || !parsed ||
+        !parsed[0] || !parsed[0][0]) {
+        if (parsed) ldap_dnfree(parsed);
+        return {};
+    }
+    std::unique_ptr<LDAPRDN, DnFree> owner(parsed);
+    const LDAPAVA* ava = parsed[0][0];
+    return std::string(ava->la_value.bv_val, ava->la_value.bv_len);
+}
+
+}  // namespace keydesk::ldap

@@ -1,0 +1,496 @@
+// The API's handlers: sign-in, lookups, reveals, health; each audited before it answers.
+#include "server/api/api.hpp"
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include "web/assets.hpp"
+
+namespace keydesk::server {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t max_target_length = 2048;
+constexpr std::size_t max_field_length = 1024;
+constexpr std::size_t max_reason_text_length = 500;
+constexpr std::size_t max_ticket_length = 64;
+constexpr std::size_t max_audited_matches = 50;
+
+constexpr std::array reason_codes{
+    "os_boot_order_changed", "bios_changed",    "os_files_modified",
+    "lost_startup_key",      "lost_pin",        "tpm_reset",
+    "lost_passphrase",       "lost_smartcard",  "other",
+};
+
+void add_security_headers(Response& response) {
+    response.set("Content-Security-Policy",
+                 "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                 "form-action 'self'");
+    response.set(http::field::strict_transport_security, "max-age=63072000; includeSubDomains");
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("Referrer-Policy", "no-referrer");
+    response.set(http::field::x_frame_options, "DENY");
+    response.set("Cross-Origin-Opener-Policy", "same-origin");
+    response.set("Cross-Origin-Resource-Policy", "same-origin");
+    if (response[http::field::cache_control].empty()) {
+        response.set(http::field::cache_control, "no-store");
+    }
+}
+
+Response json_response(const Request& request, http::status status, const json::value& body) {
+    Response response{status, request.version()};
+    response.set(http::field::content_type, "application/json");
+    response.body() = json::serialize(body);
+    response.keep_alive(request.keep_alive());
+    return response;
+}
+
+Response error_response(const Request& request, http::status status, std::string_view code,
+                        std::string_view detail = {}) {
+    json::object body{{"error", code}};
+    if (!detail.empty()) body["detail"] = detail;
+    return json_response(request, status, body);
+}
+
+// Overwrites a JSON string that held a secret before the value is freed.
+void wipe(json::object& object, std::string_view field) {
+    if (auto* value = object.if_contains(field); value && value->is_string()) {
+        auto& text = value->get_string();
+        OPENSSL_cleanse(text.data(), text.size());
+    }
+}
+
+// The request body as a JSON object whose members are all strings among `allowed`.
+std::optional<json::object> parse_body(const Request& request,
+                                       std::initializer_list<std::string_view> allowed,
+                                       std::string& problem) {
+    boost::system::error_code error;
+    json::value value = json::parse(request.body(), error);
+    if (error || !value.is_object()) {
+        problem = "the body must be a JSON object";
+        return std::nullopt;
+    }
+    auto& object = value.get_object();
+    for (const auto& [name, member] : object) {
+        if (std::find(allowed.begin(), allowed.end(), std::string_view(name)) == allowed.end()) {
+            problem = "unknown field: " + std::string(name.substr(0, 64));
+            return std::nullopt;
+        }
+        if (!member.is_string() || member.get_string().size() > max_field_length) {
+            problem = "field " + std::string(name) + " must be a string of at most 1024 bytes";
+            return std::nullopt;
+        }
+    }
+    return std::move(object);
+}
+
+std::string string_field(const json::object& object, std::string_view name) {
+    const auto* value = object.if_contains(name);
+    return value ? std::string(value->get_string()) : std::string();
+}
+
+json::object key_json(const ldap::RecoveryKey& key) {
+    return {{"key_id", key.key_id},   {"computer", key.computer}, {"computer_dn", key.computer_dn},
+            {"created", key.created}, {"volume_id", key.volume_id}};
+}
+
+json::object user_json(const StaffSession& session) {
+    json::array roles;
+    for (const auto& role : session.roles.names()) roles.emplace_back(role);
+    return {{"name", session.username}, {"display_name", session.display_name}, {"roles", roles}};
+}
+
+}  // namespace
+
+struct Api::Call {
+    const Request& request;
+    const ClientInfo& client;
+    std::string_view path;
+    const Route* route = nullptr;
+    std::string token;
+    std::optional<StaffSession> session;
+};
+
+std::string_view find_cookie(std::string_view header, std::string_view name) {
+    while (!header.empty()) {
+        const auto end = header.find(';');
+        auto pair = header.substr(0, end);
+        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+        const auto equals = pair.find('=');
+        if (equals != std::string_view::npos && pair.substr(0, equals) == name) {
+            return pair.substr(equals + 1);
+        }
+        if (end == std::string_view::npos) break;
+        header.remove_prefix(end + 1);
+    }
+    return {};
+}
+
+Api::Api(ApiServices services) : services_(services) {
+    if (!services_.lookup.ticket_pattern.empty()) {
+        ticket_pattern_.emplace(services_.lookup.ticket_pattern, std::regex::ECMAScript);
+    }
+}
+
+Response Api::handle(const Request& request, const ClientInfo& client) {
+    Response response;
+    try {
+        const auto target = request.target();
+        if (target.size() > max_target_length) {
+            response = error_response(request, http::status::uri_too_long, "uri_too_long");
+        } else if (auto url = boost::urls::parse_origin_form(target); !url) {
+            response = error_response(request, http::status::bad_request, "bad_request", "bad target");
+        } else {
+            Call call{request, client, url->encoded_path(), nullptr, {}, std::nullopt};
+            response = dispatch(call);
+        }
+    } catch (const ldap::DirectoryUnavailable& error) {
+        spdlog::warn("rid={} directory unavailable: {}", client.request_id, error.what());
+        response = error_response(request, http::status::service_unavailable, "directory_unavailable");
+        response.set(http::field::retry_after, "5");
+    } catch (const audit::AuditUnavailable& error) {
+        spdlog::error("rid={} audit log unavailable: {}", client.request_id, error.what());
+        response = error_response(request, http::status::service_unavailable, "audit_unavailable");
+        response.set(http::field::retry_after, "30");
+    } catch (const std::exception& error) {
+        spdlog::error("rid={} internal error: {}", client.request_id, error.what());
+        response = error_response(request, http::status::internal_server_error, "internal_error");
+    }
+    response.set("X-Request-Id", client.request_id);
+    add_security_headers(response);
+    return response;
+}
+
+Response Api::dispatch(Call& call) {
+    const auto& request = call.request;
+    const bool is_api = call.path.starts_with("/api/") || call.path == "/healthz" ||
+                        call.path == "/readyz";
+    if (!is_api) {
+        if (request.method() != http::verb::get && request.method() != http::verb::head) {
+            auto response = error_response(request, http::status::method_not_allowed,
+                                           "method_not_allowed");
+            response.set(http::field::allow, "GET, HEAD");
+            return response;
+        }
+        return static_asset(request, call.path);
+    }
+
+    const auto match = match_route(request.method(), call.path);
+    if (match.kind == RouteMatch::Kind::not_found) {
+        return error_response(request, http::status::not_found, "not_found");
+    }
+    if (match.kind == RouteMatch::Kind::method_not_allowed) {
+        auto response = error_response(request, http::status::method_not_allowed, "method_not_allowed");
+        response.set(http::field::allow, match.allow);
+        return response;
+    }
+    call.route = match.route;
+
+    call.token = std::string(find_cookie(request[http::field::cookie], session_cookie_name));
+    if (!call.token.empty()) call.session = services_.sessions.find(call.token);
+
+    if (call.route->access != Access::anyone) {
+        if (!call.session) return error_response(request, http::status::unauthorized, "not_signed_in");
+        if (!permits(call.route->access, call.session->roles)) {
+            audit_denied(call, "role");
+            return error_response(request, http::status::forbidden, "forbidden");
+        }
+    }
+    if (request.method() == http::verb::post || request.method() == http::verb::delete_) {
+        // A cross-site page cannot send this header, nor JSON without a CORS preflight.
+        const auto origin = request[http::field::origin];
+        if (!origin.empty() && origin != "https://" + std::string(request[http::field::host])) {
+            audit_denied(call, "origin");
+            return error_response(request, http::status::forbidden, "csrf_failed");
+        }
+        if (call.route->needs_csrf &&
+            !same_token(request["X-CSRF-Token"], call.session ? call.session->csrf_token : "")) {
+            audit_denied(call, "csrf");
+            return error_response(request, http::status::forbidden, "csrf_failed");
+        }
+        if (request.method() == http::verb::post &&
+            !request[http::field::content_type].starts_with("application/json")) {
+            return error_response(request, http::status::unsupported_media_type,
+                                  "unsupported_media_type", "send application/json");
+        }
+    }
+
+    switch (call.route->endpoint) {
+        case Endpoint::session_get: return get_session(call);
+        case Endpoint::session_create: return create_session(call);
+        case Endpoint::session_delete: return delete_session(call);
+        case Endpoint::lookups: return lookup(call);
+        case Endpoint::reveals: return reveal(call);
+        case Endpoint::healthz: return json_response(request, http::status::ok, {{"status", "alive"}});
+        case Endpoint::readyz: return ready(call);
+    }
+    return error_response(request, http::status::not_found, "not_found");
+}
+
+Response Api::static_asset(const Request& request, std::string_view path) {
+    const auto* asset = web::find_asset(path);
+    if (!asset) return error_response(request, http::status::not_found, "not_found");
+    Response response{http::status::ok, request.version()};
+    response.set(http::field::etag, asset->etag);
+    // The page itself is revalidated every time; its assets are cached for a day, by ETag.
+    response.set(http::field::cache_control, path == "/" ? "no-cache" : "public, max-age=86400");
+    response.keep_alive(request.keep_alive());
+    if (request[http::field::if_none_match] == asset->etag) {
+        response.result(http::status::not_modified);
+        return response;
+    }
+    response.set(http::field::content_type, asset->content_type);
+    if (request.method() == http::verb::head) {
+        response.content_length(asset->body.size());
+        return response;
+    }
+    response.body() = std::string(asset->body);
+    return response;
+}
+
+json::object Api::audit_record(const Call& call, std::string_view event,
+                               std::string_view outcome) const {
+    json::object record;
+    record["event"] = event;
+    record["actor"] = call.session ? call.session->username : "";
+    record["client"] = call.client.address;
+    record["request_id"] = call.client.request_id;
+    record["outcome"] = outcome;
+    return record;
+}
+
+void Api::audit_denied(const Call& call, std::string_view reason) {
+    auto record = audit_record(call, "access.denied", "denied");
+    record["reason"] = reason;
+    record["method"] = std::string(http::to_string(call.request.method()));
+    record["path"] = call.path;
+    services_.audit.append(std::move(record));
+}
+
+Response Api::create_session(Call& call) {
+    const auto& request = call.request;
+    std::string problem;
+    auto body = parse_body(request, {"username", "password"}, problem);
+    if (!body || !body->contains("username") || !body->contains("password")) {
+        if (body) wipe(*body, "password");
+        return error_response(request, http::status::bad_request, "invalid_request",
+                              problem.empty() ? "username and password are required" : problem);
+    }
+    const auto username = string_field(*body, "username");
+    const auto& password = body->at("password").get_string();
+
+    auto record = audit_record(call, "session.login_failed", "denied");
+    record["actor"] = username.substr(0, 256);
+
+    if (auto wait = services_.throttle.retry_after(username, call.client.address)) {
+        wipe(*body, "password");
+        record["reason"] = "throttled";
+        services_.audit.append(std::move(record));
+        spdlog::warn("rid={} sign-in of '{}' throttled", call.client.request_id, username.substr(0, 64));
+        auto response = error_response(request, http::status::too_many_requests, "too_many_attempts");
+        response.set(http::field::retry_after, std::to_string(wait->count()));
+        return response;
+    }
+
+    const auto result = services_.directory.sign_in(username, std::string_view(password));
+    wipe(*body, "password");
+    if (!result.staff) {
+        if (result.failure != ldap::SignInFailure::invalid_username) {
+            services_.throttle.record_failure(username, call.client.address);
+        }
+        record["reason"] = ldap::to_string(result.failure);
+        services_.audit.append(std::move(record));
+        spdlog::warn("rid={} sign-in of '{}' failed: {} {}", call.client.request_id,
+                     username.substr(0, 64), ldap::to_string(result.failure), result.detail);
+        return error_response(request, http::status::unauthorized, "invalid_credentials");
+    }
+
+    StaffSession session;
+    session.username = result.staff->username;
+    session.display_name = result.staff->display_name;
+    session.dn = result.staff->dn;
+    session.roles = services_.roles.roles_for(result.staff->group_dns);
+    record["actor"] = session.username;
+    if (session.roles.empty()) {
+        record["reason"] = "no_role";
+        services_.audit.append(std::move(record));
+        spdlog::warn("rid={} {} signed in but holds no keydesk role", call.client.request_id,
+                     session.username);
+        return error_response(request, http::status::forbidden, "no_role");
+    }
+    services_.throttle.record_success(username);
+
+    record["event"] = "session.login";
+    record["outcome"] = "success";
+    json::array roles;
+    for (const auto& role : session.roles.names()) roles.emplace_back(role);
+    record["roles"] = roles;
+    services_.audit.append(std::move(record));  // before the session exists: fail closed
+
+    const auto token = services_.sessions.create(session);
+    call.session = services_.sessions.find(token);
+    auto response = json_response(request, http::status::ok,
+                                  {{"user", user_json(*call.session)},
+                                   {"csrf_token", call.session->csrf_token}});
+    response.set(http::field::set_cookie, std::string(session_cookie_name) + "=" + token +
+                                              "; Path=/; Secure; HttpOnly; SameSite=Strict");
+    return response;
+}
+
+Response Api::get_session(Call& call) {
+    return json_response(call.request, http::status::ok,
+                         {{"user", user_json(*call.session)}, {"csrf_token", call.session->csrf_token}});
+}
+
+Response Api::delete_session(Call& call) {
+    services_.sessions.remove(call.token);
+    services_.audit.append(audit_record(call, "session.logout", "success"));
+    Response response{http::status::no_content, call.request.version()};
+    response.keep_alive(call.request.keep_alive());
+    response.set(http::field::set_cookie, std::string(session_cookie_name) +
+                                              "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+    return response;
+}
+
+Response Api::lookup(Call& call) {
+    const auto& request = call.request;
+    std::string problem;
+    auto body = parse_body(request, {"key_id", "computer", "ticket"}, problem);
+    const bool has_key = body && body->contains("key_id");
+    const bool has_computer = body && body->contains("computer");
+    auto record = audit_record(call, "key.lookup", "invalid");
+    if (!body || has_key == has_computer) {
+        record["reason"] = "invalid_request";
+        services_.audit.append(std::move(record));
+        return error_response(request, http::status::bad_request, "invalid_request",
+                              problem.empty() ? "send exactly one of key_id and computer" : problem);
+    }
+    const auto ticket = string_field(*body, "ticket");
+    if (ticket.size() > max_ticket_length) {
+        return error_response(request, http::status::bad_request, "invalid_ticket");
+    }
+    if (!ticket.empty()) record["ticket"] = ticket;
+
+    ldap::KeySearchResult found;
+    if (has_key) {
+        const auto typed = string_field(*body, "key_id");
+        ldap::KeyIdError why = ldap::KeyIdError::none;
+        const auto prefix = ldap::KeyIdPrefix::parse(typed, services_.lookup.min_key_id_chars, &why);
+        if (!prefix) {
+            record["query"] = json::object{{"key_id", typed.substr(0, 80)}};
+            services_.audit.append(std::move(record));
+            return error_response(request, http::status::bad_request, "invalid_key_id",
+                                  ldap::describe(why));
+        }
+        record["query"] = json::object{{"key_id", prefix->dashed()}};
+        found = services_.directory.find_keys(*prefix);
+    } else {
+        const auto typed = string_field(*body, "computer");
+        std::string name;
+        if (!ldap::parse_computer_name(typed, name)) {
+            record["query"] = json::object{{"computer", typed.substr(0, 80)}};
+            services_.audit.append(std::move(record));
+            return error_response(request, http::status::bad_request, "invalid_computer");
+        }
+        record["query"] = json::object{{"computer", name}};
+        found = services_.directory.find_keys_for_computer(name);
+    }
+
+    json::array matches;
+    json::array audited;
+    for (const auto& key : found.keys) {
+        matches.push_back(key_json(key));
+        if (audited.size() < max_audited_matches) {
+            audited.push_back(json::object{{"key_id", key.key_id}, {"computer", key.computer}});
+        }
+    }
+    record["outcome"] = found.keys.empty() ? "not_found" : "success";
+    record["matches"] = audited;
+    record["truncated"] = found.truncated;
+    services_.audit.append(std::move(record));
+    return json_response(request, http::status::ok,
+                         {{"matches", matches}, {"truncated", found.truncated}});
+}
+
+Response Api::reveal(Call& call) {
+    const auto& request = call.request;
+    std::string problem;
+    auto body = parse_body(request, {"key_id", "computer_dn", "reason", "reason_text", "ticket"}, problem);
+    auto record = audit_record(call, "key.reveal", "invalid");
+    auto refuse = [&](std::string_view code, std::string_view detail = {}) {
+        record["reason_code"] = code;
+        services_.audit.append(std::move(record));
+        return error_response(request, http::status::bad_request, code, detail);
+    };
+    if (!body) return refuse("invalid_request", problem);
+
+    const auto typed_key = string_field(*body, "key_id");
+    const auto key_id = ldap::KeyIdPrefix::parse(typed_key, 32);
+    record["key_id"] = key_id ? key_id->dashed() : typed_key.substr(0, 80);
+    const auto reason = string_field(*body, "reason");
+    const auto reason_text = string_field(*body, "reason_text");
+    const auto ticket = string_field(*body, "ticket");
+    const auto computer_dn = string_field(*body, "computer_dn");
+    record["reason"] = reason.substr(0, 64);
+    if (!reason_text.empty()) record["reason_text"] = reason_text.substr(0, max_reason_text_length);
+    if (!ticket.empty()) record["ticket"] = ticket.substr(0, max_ticket_length);
+    if (!computer_dn.empty()) record["computer_dn"] = computer_dn;
+
+    if (!key_id) return refuse("invalid_key_id", "a reveal needs the full 32-digit Key ID");
+    if (std::find(reason_codes.begin(), reason_codes.end(), reason) == reason_codes.end()) {
+        return refuse("invalid_reason");
+    }
+    if (reason == "other" && reason_text.empty()) return refuse("reason_text_required");
+    if (reason_text.size() > max_reason_text_length) return refuse("invalid_request", "reason_text too long");
+    if (ticket.empty() && services_.lookup.require_ticket) return refuse("ticket_required");
+    if (ticket.size() > max_ticket_length ||
+        (!ticket.empty() && ticket_pattern_ && !std::regex_match(ticket, *ticket_pattern_))) {
+        return refuse("invalid_ticket");
+    }
+
+    auto read = services_.directory.read_recovery_password(
+        *key_id, computer_dn.empty() ? std::nullopt : std::optional<std::string>(computer_dn));
+    using Outcome = ldap::PasswordReadResult::Outcome;
+    if (read.outcome == Outcome::not_found) {
+        record["outcome"] = "not_found";
+        services_.audit.append(std::move(record));
+        return error_response(request, http::status::not_found, "key_not_found");
+    }
+    record["computer"] = read.key.computer;
+    record["computer_dn"] = read.key.computer_dn;
+    record["dn"] = read.key.dn;
+    if (read.outcome == Outcome::not_permitted) {
+        record["outcome"] = "denied";
+        record["reason_code"] = "not_permitted";
+        services_.audit.append(std::move(record));
+        spdlog::warn("rid={} the service account may not read the recovery password of {}",
+                     call.client.request_id, read.key.dn);
+        return error_response(request, http::status::forbidden, "not_permitted",
+                              "the service account may not read this key");
+    }
+
+    record["outcome"] = "success";
+    services_.audit.append(std::move(record));  // durable before the password leaves
+    return json_response(request, http::status::ok,
+                         {{"recovery_password", read.password.reveal()},
+                          {"key_id", read.key.key_id},
+                          {"computer", read.key.computer}});
+}
+
+Response Api::ready(Call& call) {
+    if (!services_.audit.healthy()) {
+        spdlog::warn("not ready: audit log failed: {}", services_.audit.failure());
+        return error_response(call.request, http::status::service_unavailable, "audit_unavailable");
+    }
+    services_.directory.check_connection();  // throws DirectoryUnavailable -> 503
+    return json_response(call.request, http::status::ok, {{"status", "ready"}});
+}
+
+}  // namespace keydesk::server

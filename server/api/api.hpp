@@ -1,0 +1,61 @@
+// Request handling: a function of (request, services) -> response, with no sockets in sight.
+#pragma once
+
+#include <optional>
+#include <regex>
+#include <string>
+
+#include <boost/json/object.hpp>
+
+#include "audit/audit_log.hpp"
+#include "config/config.hpp"
+#include "ldap/directory.hpp"
+#include "server/api/router.hpp"
+#include "server/auth/login_throttle.hpp"
+#include "server/auth/roles.hpp"
+#include "server/auth/session_store.hpp"
+#include "server/http/types.hpp"
+
+namespace keydesk::server {
+
+struct ApiServices {
+    ldap::Directory& directory;
+    audit::AuditLog& audit;
+    SessionStore& sessions;
+    LoginThrottle& throttle;
+    const RoleMap& roles;
+    const config::LookupConfig& lookup;
+};
+
+inline constexpr std::string_view session_cookie_name = "__Host-keydesk";
+
+class Api {
+public:
+    explicit Api(ApiServices services);
+
+    // Never throws: infrastructure failures become 503/500 answers, logged with the request id.
+    Response handle(const Request& request, const ClientInfo& client);
+
+private:
+    struct Call;
+    Response dispatch(Call& call);
+    Response static_asset(const Request& request, std::string_view path);
+    Response create_session(Call& call);
+    Response get_session(Call& call);
+    Response delete_session(Call& call);
+    Response lookup(Call& call);
+    Response reveal(Call& call);
+    Response ready(Call& call);
+
+    boost::json::object audit_record(const Call& call, std::string_view event,
+                                     std::string_view outcome) const;
+    void audit_denied(const Call& call, std::string_view reason);
+
+    ApiServices services_;
+    std::optional<std::regex> ticket_pattern_;
+};
+
+// The value of one cookie in a Cookie header, or empty.
+std::string_view find_cookie(std::string_view header, std::string_view name);
+
+}  // namespace keydesk::server

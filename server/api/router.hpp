@@ -1,0 +1,41 @@
+// The API's routes in one table: path and verb to endpoint, who may call it, whether it needs
+// the CSRF header. 404 versus 405 is decided here, in one place.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "server/auth/roles.hpp"
+#include "server/http/types.hpp"
+
+namespace keydesk::server {
+
+enum class Endpoint { session_get, session_create, session_delete, lookups, reveals, healthz, readyz };
+
+enum class Access {
+    anyone,     // no session needed
+    signed_in,  // any signed-in member of staff
+    helpdesk,   // helpdesk or admin: may look up and reveal recovery keys
+};
+
+struct Route {
+    http::verb verb;
+    std::string_view path;
+    Endpoint endpoint;
+    Access access;
+    bool needs_csrf;  // state-changing calls of a signed-in session
+};
+
+struct RouteMatch {
+    enum class Kind { found, not_found, method_not_allowed };
+    Kind kind = Kind::not_found;
+    const Route* route = nullptr;
+    std::string allow;  // for 405: the verbs the path takes
+};
+
+RouteMatch match_route(http::verb verb, std::string_view path);
+
+// Whether a session with `roles` may call a route with `access`.
+bool permits(Access access, const RoleSet& roles);
+
+}  // namespace keydesk::server

@@ -1,0 +1,194 @@
+// serve(): start-up checks in order, then the I/O loop, then a graceful stop that is audited.
+#include "server/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "audit/audit_log.hpp"
+#include "ldap/directory.hpp"
+#include "server/api/api.hpp"
+#include "server/http/server.hpp"
+#include "server/http/tls.hpp"
+
+namespace keydesk::server {
+namespace {
+
+namespace asio = boost::asio;
+
+ldap::DirectorySettings directory_settings(const config::Config& config) {
+    const auto& directory = config.directory;
+    ldap::DirectorySettings settings;
+    settings.uris = directory.uris;
+    settings.base_dn = directory.base_dn;
+    settings.bind_dn = directory.bind_dn;
+    settings.bind_password = config::read_secret_file(directory.bind_password_file, "bind password");
+    settings.tls_ca_file = directory.tls_ca_file;
+    settings.start_tls = directory.start_tls;
+    settings.tls_verify = directory.tls_verify;
+    settings.timeout = directory.timeout;
+    settings.domain = directory.domain;
+    switch (directory.group_resolution) {
+        case config::GroupResolution::automatic:
+            settings.group_resolution = ldap::GroupResolution::automatic;
+            break;
+        case config::GroupResolution::in_chain:
+            settings.group_resolution = ldap::GroupResolution::in_chain;
+            break;
+        case config::GroupResolution::recursive:
+            settings.group_resolution = ldap::GroupResolution::recursive;
+            break;
+    }
+    settings.pool_size = config.server.worker_threads;
+    settings.max_results = config.lookup.max_results;
+    return settings;
+}
+
+boost::json::object service_record(std::string_view event) {
+    return {{"event", event}, {"actor", "keydesk"}, {"client", ""}, {"request_id", ""},
+            {"outcome", "success"}};
+}
+
+}  // namespace
+
+int serve(const ServeOptions& options) {
+    config::Config config;
+    std::string audit_key;
+    try {
+        config = config::load_config(options.config_file);
+        audit_key = config::read_secret_file(config.audit.key_file, "audit key");
+    } catch (const config::ConfigError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 2;
+    }
+
+    std::unique_ptr<audit::AuditLog> audit_log;
+    try {
+        audit_log = std::make_unique<audit::AuditLog>(config.audit.directory, audit_key);
+    } catch (const std::exception& error) {
+        std::cerr << "keydesk: cannot open the audit log in " << config.audit.directory << ": "
+                  << error.what() << "\n";
+        return 1;
+    }
+    for (const auto& warning : audit_log->warnings()) spdlog::warn("audit log: {}", warning);
+
+    std::unique_ptr<ldap::Directory> directory;
+    try {
+        auto settings = directory_settings(config);
+        if (!settings.tls_verify) {
+            spdlog::critical(
+                "directory.tls_verify = false: the directory's certificate is NOT checked. "
+                "Use this for demos only; anyone on the network path can read the service "
+                "account's password and every recovery password.");
+        }
+        directory = std::make_unique<ldap::Directory>(std::move(settings));
+        directory->check_connection();
+    } catch (const config::ConfigError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 2;
+    } catch (const std::exception& error) {
+        std::cerr << "keydesk: cannot bind to the directory as " << config.directory.bind_dn << ": "
+                  << error.what() << "\n";
+        return 1;
+    }
+
+    std::optional<asio::ssl::context> tls;
+    try {
+        tls.emplace(make_server_tls_context(config.server.tls_certificate,
+                                            config.server.tls_private_key));
+    } catch (const std::exception& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 1;
+    }
+
+    SessionStore sessions(config.server.session_idle, config.server.session_max);
+    LoginThrottle throttle;
+    RoleMap roles(config.roles);
+    Api api(ApiServices{*directory, *audit_log, sessions, throttle, roles, config.lookup});
+
+    asio::io_context io(1);
+    asio::thread_pool workers(config.server.worker_threads);
+    HttpServer http_server(io, *tls, workers,
+                           [&api](const Request& request, const ClientInfo& client) {
+                               return api.handle(request, client);
+                           });
+    try {
+        const auto address = asio::ip::make_address(config.server.listen_host);
+        http_server.listen({address, config.server.listen_port});
+    } catch (const std::exception& error) {
+        std::cerr << "keydesk: cannot listen on " << config.server.listen_host << ":"
+                  << config.server.listen_port << ": " << error.what() << "\n";
+        return 1;
+    }
+
+    try {
+        auto record = service_record("service.start");
+        record["version"] = "0.1.0";
+        record["directory_tls_verify"] = config.directory.tls_verify;
+        audit_log->append(std::move(record));
+    } catch (const std::exception& error) {
+        std::cerr << "keydesk: cannot write to the audit log: " << error.what() << "\n";
+        return 1;
+    }
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::steady_timer deadline(io);
+    signals.async_wait([&](const boost::system::error_code& error, int signal) {
+        if (error) return;
+        spdlog::info("signal {}: finishing in-flight requests", signal);
+        http_server.stop();
+        // In-flight requests get a grace period; then the loop stops regardless.
+        deadline.expires_after(std::chrono::seconds(10));
+        deadline.async_wait([&](const boost::system::error_code& timer_error) {
+            if (!timer_error) io.stop();
+        });
+    });
+
+    const auto port = http_server.port();
+    spdlog::info("keydesk listening on https://{}:{}", config.server.listen_host, port);
+    if (options.ready_file) {
+        std::ofstream(*options.ready_file) << port << "\n";
+    }
+
+    // The loop ends when every connection is closed after stop() (or at the deadline).
+    io.run();
+    workers.join();
+
+    try {
+        audit_log->append(service_record("service.stop"));
+    } catch (const std::exception& error) {
+        spdlog::error("could not audit service.stop: {}", error.what());
+        return 1;
+    }
+    spdlog::info("keydesk stopped");
+    return 0;
+}
+
+int verify_audit(const std::filesystem::path& config_file) {
+    try {
+        const auto config = config::load_config(config_file);
+        const auto key = config::read_secret_file(config.audit.key_file, "audit key");
+        const auto report = audit::verify_log(config.audit.directory, key);
+        if (report.ok) {
+            std::cout << "OK " << report.records << " records\n";
+            return 0;
+        }
+        std::cout << "BAD " << report.file << " line " << report.line << " seq " << report.seq
+                  << ": " << report.problem << "\n";
+        return 1;
+    } catch (const config::ConfigError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 2;
+    }
+}
+
+}  // namespace keydesk::server

@@ -1,0 +1,47 @@
+// Throttles failed sign-ins per account and per client address, below AD's lockout threshold,
+// so keydesk cannot be used to lock staff out of their accounts or to guess passwords.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace keydesk::server {
+
+class LoginThrottle {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    struct Limits {
+        unsigned failures_per_account = 4;  // AD's lockout thresholds are commonly 5 to 10
+        unsigned failures_per_client = 20;
+        std::chrono::seconds window{15 * 60};
+    };
+
+    explicit LoginThrottle(Limits limits) : limits_(limits) {}
+    LoginThrottle() : LoginThrottle(Limits{}) {}
+
+    // How long the caller must wait before trying again, if it is throttled now.
+    std::optional<std::chrono::seconds> retry_after(const std::string& account,
+                                                    const std::string& client,
+                                                    Clock::time_point now = Clock::now());
+    void record_failure(const std::string& account, const std::string& client,
+                        Clock::time_point now = Clock::now());
+    void record_success(const std::string& account);
+
+private:
+    using Failures = std::vector<Clock::time_point>;
+    std::optional<std::chrono::seconds> check(Failures& failures, unsigned limit,
+                                              Clock::time_point now) const;
+    void prune_locked(Clock::time_point now);
+
+    Limits limits_;
+    std::mutex mutex_;
+    std::unordered_map<std::string, Failures> by_account_;
+    std::unordered_map<std::string, Failures> by_client_;
+};
+
+}  // namespace keydesk::server

@@ -1,0 +1,199 @@
+// HttpServer: Beast's async-ssl server flow written with C++20 coroutines.
+#include "server/http/server.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+namespace keydesk::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Paths in the service log: no query string (nothing secret travels there, but it is the
+// caller's input), printable ASCII only, bounded.
+std::string loggable_path(std::string_view target) {
+    target = target.substr(0, target.find('?'));
+    std::string out;
+    for (char c : target.substr(0, 128)) out.push_back(c >= 0x21 && c < 0x7f ? c : '_');
+    return out;
+}
+
+Response plain_error(http::status status, std::string_view code) {
+    Response response{status, 11};
+    response.set(http::field::content_type, "application/json");
+    response.set(http::field::cache_control, "no-store");
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set(http::field::strict_transport_security, "max-age=63072000; includeSubDomains");
+    response.body() = std::string(R"({"error":")") + std::string(code) + "\"}";
+    response.keep_alive(false);
+    return response;
+}
+
+}  // namespace
+
+std::string new_request_id() {
+    unsigned char bytes[8];
+    RAND_bytes(bytes, sizeof bytes);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id;
+    for (auto byte : bytes) {
+        id.push_back(hex[byte >> 4]);
+        id.push_back(hex[byte & 0x0F]);
+    }
+    return id;
+}
+
+struct HttpServer::Connection {
+    beast::ssl_stream<beast::tcp_stream>* stream = nullptr;
+    bool idle = false;  // waiting for the next request: safe to close at shutdown
+};
+
+HttpServer::HttpServer(asio::io_context& io, asio::ssl::context& tls, asio::thread_pool& workers,
+                       Handler handler, HttpLimits limits)
+    : io_(io), tls_(tls), workers_(workers), handler_(std::move(handler)), limits_(limits),
+      acceptor_(io) {}
+
+void HttpServer::listen(const tcp::endpoint& endpoint) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+}
+
+std::uint16_t HttpServer::port() const { return acceptor_.local_endpoint().port(); }
+
+void HttpServer::stop() {
+    stopping_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& [id, connection] : connections_) {
+        if (connection->idle) beast::get_lowest_layer(*connection->stream).cancel();
+    }
+}
+
+asio::awaitable<void> HttpServer::accept_loop() {
+    while (!stopping_) {
+        auto [error, socket] = co_await acceptor_.async_accept(use_tuple);
+        if (error) {
+            if (stopping_ || error == asio::error::operation_aborted) break;
+            spdlog::warn("accept failed: {}", error.message());
+            continue;
+        }
+        if (connections_.size() >= limits_.max_connections) {
+            spdlog::warn("connection refused: {} connections open", connections_.size());
+            continue;  // the socket closes as it goes out of scope
+        }
+        asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+    }
+}
+
+asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
+    boost::system::error_code endpoint_error;
+    const auto peer = socket.remote_endpoint(endpoint_error);
+    const std::string client_address = endpoint_error ? "unknown" : peer.address().to_string();
+
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls_);
+    Connection connection{&stream, false};
+    const auto id = next_connection_id_++;
+    connections_.emplace(id, &connection);
+    struct Unregister {
+        std::unordered_map<std::uint64_t, Connection*>& map;
+        std::uint64_t id;
+        ~Unregister() { map.erase(id); }
+    } unregister{connections_, id};
+
+    beast::get_lowest_layer(stream).expires_after(limits_.handshake_timeout);
+    auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (handshake_error) {
+        spdlog::debug("TLS handshake with {} failed: {}", client_address, handshake_error.message());
+        co_return;
+    }
+
+    beast::flat_buffer buffer;
+    for (unsigned served = 0; served < limits_.max_requests_per_connection && !stopping_; ++served) {
+        // A fresh parser per request, so the limits apply to each message.
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
+        parser.body_limit(limits_.body_limit);
+
+        beast::get_lowest_layer(stream).expires_after(served == 0 ? limits_.read_timeout
+                                                                  : limits_.idle_timeout);
+        connection.idle = true;
+        auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        connection.idle = false;
+        if (read_error == http::error::end_of_stream || read_error == asio::error::operation_aborted ||
+            read_error == beast::error::timeout || read_error == asio::ssl::error::stream_truncated) {
+            break;
+        }
+        const auto started = std::chrono::steady_clock::now();
+        ClientInfo client{client_address, new_request_id()};
+        Response response;
+        std::string method = "-";
+        std::string path = "-";
+        if (read_error) {
+            // Too large or malformed: answer once, then close, as the stream is out of step.
+            if (read_error == http::error::body_limit) {
+                response = plain_error(http::status::payload_too_large, "body_too_large");
+            } else if (read_error == http::error::header_limit) {
+                response = plain_error(http::status::request_header_fields_too_large,
+                                       "headers_too_large");
+            } else if (read_error.category() == http::make_error_code(http::error::bad_target).category()) {
+                response = plain_error(http::status::bad_request, "bad_request");
+            } else {
+                break;  // connection-level failure: nothing to answer
+            }
+        } else {
+            const Request& request = parser.get();
+            method = std::string(request.method_string());
+            path = loggable_path(request.target());
+            response = co_await asio::co_spawn(
+                workers_,
+                [&]() -> asio::awaitable<Response> {
+                    try {
+                        co_return handler_(request, client);
+                    } catch (const std::exception& error) {
+                        spdlog::error("request {} failed: {}", client.request_id, error.what());
+                        co_return plain_error(http::status::internal_server_error, "internal_error");
+                    }
+                },
+                asio::use_awaitable);
+            response.keep_alive(response.keep_alive() && request.keep_alive() && !stopping_ &&
+                                served + 1 < limits_.max_requests_per_connection);
+        }
+        response.prepare_payload();
+
+        beast::get_lowest_layer(stream).expires_after(limits_.write_timeout);
+        auto [write_error, written] = co_await http::async_write(stream, response, use_tuple);
+        const auto elapsed = std::chrono::duration<double, std::milli>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count();
+        spdlog::info("{} {} {} {:.1f}ms rid={} client={}", method, path, response.result_int(),
+                     elapsed, client.request_id, client_address);
+        // The body may have held a recovery password: wipe it rather than leave it in the heap.
+        OPENSSL_cleanse(response.body().data(), response.body().size());
+        if (write_error || !response.keep_alive()) break;
+    }
+
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+    // The peer may close without close_notify (stream_truncated): nothing is lost at this point.
+    co_await stream.async_shutdown(use_tuple);
+}
+
+}  // namespace keydesk::server

@@ -1,0 +1,67 @@
+// The HTTPS front: accepts connections, does TLS, reads bounded requests, runs the handler on the
+// worker pool (never on the I/O thread: it may block on LDAP and on the audit sync), writes back.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "server/http/types.hpp"
+
+namespace keydesk::server {
+
+struct HttpLimits {
+    std::size_t header_limit = 8 * 1024;
+    std::size_t body_limit = 16 * 1024;
+    std::chrono::seconds handshake_timeout{10};
+    std::chrono::seconds read_timeout{30};   // a whole request, once it has started
+    std::chrono::seconds idle_timeout{60};   // between keep-alive requests
+    std::chrono::seconds write_timeout{30};
+    unsigned max_requests_per_connection = 1000;
+    unsigned max_connections = 1024;
+};
+
+class HttpServer {
+public:
+    // Runs on the worker pool; must not throw (a throw becomes a plain 500).
+    using Handler = std::function<Response(const Request&, const ClientInfo&)>;
+
+    HttpServer(boost::asio::io_context& io, boost::asio::ssl::context& tls,
+               boost::asio::thread_pool& workers, Handler handler, HttpLimits limits = {});
+
+    // Binds and listens; throws boost::system::system_error if the address cannot be used.
+    void listen(const boost::asio::ip::tcp::endpoint& endpoint);
+    std::uint16_t port() const;
+
+    // Stops accepting, closes idle keep-alive connections and lets in-flight requests finish.
+    // Call on the I/O thread.
+    void stop();
+
+private:
+    struct Connection;
+    boost::asio::awaitable<void> accept_loop();
+    boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
+
+    boost::asio::io_context& io_;
+    boost::asio::ssl::context& tls_;
+    boost::asio::thread_pool& workers_;
+    Handler handler_;
+    HttpLimits limits_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    bool stopping_ = false;
+    std::uint64_t next_connection_id_ = 0;
+    std::unordered_map<std::uint64_t, Connection*> connections_;  // I/O thread only
+};
+
+// A random id for a request: 16 hex characters.
+std::string new_request_id();
+
+}  // namespace keydesk::server

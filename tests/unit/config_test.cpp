@@ -1,0 +1,162 @@
+// Config parsing: the happy path and every way a config is refused, each naming its key.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "config/config.hpp"
+
+using keydesk::config::ConfigError;
+using keydesk::config::parse_config;
+
+namespace {
+
+const std::string valid_config = R"(
+[server]
+listen = "127.0.0.1:9443"
+tls_certificate = "tls/cert.pem"
+tls_private_key = "/etc/keydesk/key.pem"
+session_idle_minutes = 10
+[directory]
+uris = ["ldaps://dc1.corp.example.com:636", "ldaps://dc2.corp.example.com"]
+base_dn = "DC=corp,DC=example,DC=com"
+bind_dn = "CN=svc-keydesk,OU=Service Accounts,DC=corp,DC=example,DC=com"
+bind_password_file = "secrets/bind-password"
+tls_ca_file = "/etc/keydesk/ca.pem"
+timeout_seconds = 3
+domain = "CORP"
+[roles]
+helpdesk = ["CN=KD-Helpdesk,OU=Groups,DC=corp,DC=example,DC=com"]
+auditor = ["CN=KD-Auditors,OU=Groups,DC=corp,DC=example,DC=com"]
+[audit]
+directory = "/var/lib/keydesk/audit"
+key_file = "secrets/audit.key"
+[lookup]
+min_key_id_chars = 10
+require_ticket = true
+ticket_pattern = "^INC[0-9]{6}$"
+)";
+
+// The error message for `text`, or "" if it parsed.
+std::string error_for(const std::string& text) {
+    try {
+        parse_config(text, "/etc/keydesk");
+    } catch (const ConfigError& error) {
+        return error.what();
+    }
+    return "";
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+    const auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST(Config, ParsesAValidFile) {
+    const auto config = parse_config(valid_config, "/etc/keydesk");
+    EXPECT_EQ(config.server.listen_host, "127.0.0.1");
+    EXPECT_EQ(config.server.listen_port, 9443);
+    EXPECT_EQ(config.server.tls_certificate, "/etc/keydesk/tls/cert.pem");  // relative: resolved
+    EXPECT_EQ(config.server.tls_private_key, "/etc/keydesk/key.pem");
+    EXPECT_EQ(config.server.session_idle.count(), 10);
+    EXPECT_EQ(config.server.session_max.count(), 8);  // default
+    EXPECT_EQ(config.directory.uris.size(), 2u);
+    EXPECT_EQ(config.directory.timeout.count(), 3);
+    EXPECT_TRUE(config.directory.tls_verify);
+    EXPECT_FALSE(config.directory.start_tls);
+    EXPECT_EQ(config.directory.bind_password_file, "/etc/keydesk/secrets/bind-password");
+    EXPECT_EQ(config.roles.helpdesk.size(), 1u);
+    EXPECT_TRUE(config.roles.security.empty());
+    EXPECT_EQ(config.lookup.min_key_id_chars, 10u);
+    EXPECT_TRUE(config.lookup.require_ticket);
+    EXPECT_EQ(config.lookup.max_results, 50u);
+}
+
+TEST(Config, RefusesBadInputNamingTheKey) {
+    struct Case {
+        std::string from, to, expected;
+    };
+    const std::vector<Case> cases{
+        {"[lookup]", "[lookups]", "lookups: unknown section"},
+        {"session_idle_minutes = 10", "session_idle = 10", "server.session_idle: unknown key"},
+        {"session_idle_minutes = 10", "session_idle_minutes = 0", "server.session_idle_minutes: must be between"},
+        {"session_idle_minutes = 10", "session_idle_minutes = \"10\"", "server.session_idle_minutes: must be an integer"},
+        {"listen = \"127.0.0.1:9443\"", "listen = \"127.0.0.1\"", "server.listen: must be host:port"},
+        {"listen = \"127.0.0.1:9443\"", "listen = \"127.0.0.1:99999\"", "server.listen: port must be 0-65535"},
+        {"listen = \"127.0.0.1:9443\"", "listen = \"127.0.0.1:http\"", "server.listen: port must be a number"},
+        {"tls_certificate = \"tls/cert.pem\"\n", "", "server.tls_certificate: required"},
+        {"uris = [\"ldaps://dc1.corp.example.com:636\", \"ldaps://dc2.corp.example.com\"]", "uris = []", "directory.uris: at least one URI required"},
+        {"\"ldaps://dc2.corp.example.com\"", "\"http://dc2\"", "directory.uris[1]: must start with ldaps:// or ldap://"},
+        {"\"ldaps://dc2.corp.example.com\"", "\"ldap://dc2\"", "directory.uris[1]: ldap:// needs directory.start_tls = true"},
+        {"\"ldaps://dc2.corp.example.com\"", "42", "directory.uris[1]: must be a non-empty string"},
+        {"base_dn = \"DC=corp,DC=example,DC=com\"", "base_dn = \"\"", "directory.base_dn: must not be empty"},
+        {"base_dn = \"DC=corp,DC=example,DC=com\"", "base_dn = \"corp\"", "directory.base_dn: \"corp\" is not a distinguished name"},
+        {"timeout_seconds = 3", "timeout_seconds = 0", "directory.timeout_seconds: must be between 1 and 120"},
+        {"domain = \"CORP\"", "domain = \"CORP\"\ngroup_resolution = \"magic\"", "directory.group_resolution: must be auto, in_chain or recursive"},
+        {"domain = \"CORP\"", "domain = \"CORP\"\ntls_verify = \"no\"", "directory.tls_verify: must be true or false"},
+        {"domain = \"CORP\"", "domain = \"CORP\"\nbind_password = \"hunter2\"", "directory.bind_password: unknown key"},
+        {"helpdesk = [\"CN=KD-Helpdesk,OU=Groups,DC=corp,DC=example,DC=com\"]", "helpdesk = []", "roles.helpdesk: at least one group must grant helpdesk or admin"},
+        {"auditor = [\"CN=KD-Auditors,OU=Groups,DC=corp,DC=example,DC=com\"]", "auditor = [\"KD-Auditors\"]", "roles.auditor: \"KD-Auditors\" is not a distinguished name"},
+        {"auditor = [", "auditors = [", "roles.auditors: unknown key"},
+        {"key_file = \"secrets/audit.key\"", "", "audit.key_file: required"},
+        {"min_key_id_chars = 10", "min_key_id_chars = 4", "lookup.min_key_id_chars: must be between 8 and 32"},
+        {"ticket_pattern = \"^INC[0-9]{6}$\"", "ticket_pattern = \"^INC[0-9\"", "lookup.ticket_pattern: not a valid regular expression"},
+        {"[audit]", "[audit", "syntax error at line"},
+    };
+    for (const auto& test : cases) {
+        const auto message = error_for(replaced(valid_config, test.from, test.to));
+        EXPECT_NE(message.find(test.expected), std::string::npos)
+            << "expected \"" << test.expected << "\", got \"" << message << "\"";
+    }
+}
+
+TEST(Config, SectionsMustBeTables) {
+    auto text = valid_config;
+    const auto lookup = text.find("[lookup]");
+    text = "lookup = 5\n" + text.substr(0, lookup);
+    EXPECT_NE(error_for(text).find("lookup: must be a [section]"), std::string::npos) << error_for(text);
+}
+
+TEST(Config, RequiresEverySection) {
+    for (const std::string section : {"[server]", "[directory]", "[roles]", "[audit]"}) {
+        auto text = valid_config;
+        text.replace(text.find(section), section.size(), "[unused]");
+        EXPECT_NE(error_for(text), "") << section;
+    }
+}
+
+TEST(Config, AcceptsStartTlsWithLdapUris) {
+    auto text = replaced(valid_config, "\"ldaps://dc2.corp.example.com\"", "\"ldap://dc2\"");
+    text = replaced(text, "domain = \"CORP\"", "domain = \"CORP\"\nstart_tls = true");
+    EXPECT_TRUE(parse_config(text, "/").directory.start_tls);
+}
+
+TEST(SecretFiles, AreReadWithoutTrailingNewlineAndOnlyIfPrivate) {
+    const auto dir = std::filesystem::temp_directory_path() / ("kd-secret-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto file = dir / "secret";
+    std::ofstream(file) << "s3cret\n";
+    ::chmod(file.c_str(), 0600);
+    EXPECT_EQ(keydesk::config::read_secret_file(file, "test"), "s3cret");
+
+    ::chmod(file.c_str(), 0644);
+    EXPECT_THROW(keydesk::config::read_secret_file(file, "test"), ConfigError);
+
+    std::ofstream(dir / "empty") << "\n";
+    ::chmod((dir / "empty").c_str(), 0600);
+    EXPECT_THROW(keydesk::config::read_secret_file(dir / "empty", "test"), ConfigError);
+    EXPECT_THROW(keydesk::config::read_secret_file(dir / "missing", "test"), ConfigError);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Config, LoadConfigNamesTheFile) {
+    try {
+        keydesk::config::load_config("/nonexistent/keydesk.toml");
+        FAIL() << "expected ConfigError";
+    } catch (const ConfigError& error) {
+        EXPECT_NE(std::string(error.what()).find("/nonexistent/keydesk.toml"), std::string::npos);
+    }
+}
