@@ -236,6 +236,8 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     config.lookup.max_results = static_cast<unsigned>(lookup.integer("max_results", 50, 1, 1000));
     config.lookup.require_ticket = lookup.boolean("require_ticket", false);
     config.lookup.ticket_pattern = lookup.string("ticket_pattern", "");
+    config.lookup.reveal_display_seconds =
+        static_cast<unsigned>(lookup.integer("reveal_display_seconds", 60, 10, 600));
     lookup.reject_unknown_keys();
     if (!config.lookup.ticket_pattern.empty()) {
         try {

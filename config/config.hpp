@@ -63,6 +63,7 @@ struct LookupConfig {
     unsigned max_results = 50;
     bool require_ticket = false;
     std::string ticket_pattern;  // ECMAScript regex a ticket must match in full; empty = any
+    unsigned reveal_display_seconds = 60;  // the browser hides a revealed password after this
 };
 
 struct Config {

@@ -9,7 +9,13 @@ packages=(
   libldap-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev
   slapd ldap-utils openssl curl python3 procps psmisc
+  # Samba's AD DC, for the tests that need true AD semantics
+  samba samba-ad-dc samba-ad-provision winbind krb5-user ldb-tools
+  # headless Chromium for the browser tests (driven by playwright-core from npm)
+  chromium fonts-dejavu-core
 )
+# Node.js and npm: this machine kind may ship Node.js already; use Debian's otherwise.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -25,6 +25,13 @@ namespace {
 
 namespace asio = boost::asio;
 
+boost::json::object service_record(std::string_view event) {
+    return {{"event", event}, {"actor", "keydesk"}, {"client", ""}, {"request_id", ""},
+            {"outcome", "success"}};
+}
+
+}  // namespace
+
 ldap::DirectorySettings directory_settings(const config::Config& config) {
     const auto& directory = config.directory;
     ldap::DirectorySettings settings;
@@ -52,13 +59,6 @@ ldap::DirectorySettings directory_settings(const config::Config& config) {
     settings.max_results = config.lookup.max_results;
     return settings;
 }
-
-boost::json::object service_record(std::string_view event) {
-    return {{"event", event}, {"actor", "keydesk"}, {"client", ""}, {"request_id", ""},
-            {"outcome", "success"}};
-}
-
-}  // namespace
 
 int serve(const ServeOptions& options) {
     config::Config config;
@@ -113,7 +113,8 @@ int serve(const ServeOptions& options) {
     SessionStore sessions(config.server.session_idle, config.server.session_max);
     LoginThrottle throttle;
     RoleMap roles(config.roles);
-    Api api(ApiServices{*directory, *audit_log, sessions, throttle, roles, config.lookup});
+    Api api(ApiServices{*directory, *audit_log, sessions, throttle, roles, config.lookup,
+                        config.server.session_idle});
 
     asio::io_context io(1);
     asio::thread_pool workers(config.server.worker_threads);

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "config/config.hpp"
+#include "ldap/directory.hpp"
 
 namespace keydesk::server {
 
@@ -16,6 +17,12 @@ struct ServeOptions {
 // Runs `keydesk serve` until SIGINT/SIGTERM. Returns the process exit code; refuses to start
 // (with a message on stderr) when the config, the directory, the audit log or TLS is not usable.
 int serve(const ServeOptions& options);
+
+// `keydesk doctor`: one line per check, OK or FAIL with the fix; 0 only if every check passes.
+int doctor(const std::filesystem::path& config_file);
+
+// The directory settings a config describes; reads the bind password file (throws ConfigError).
+ldap::DirectorySettings directory_settings(const config::Config& config);
 
 // `keydesk audit verify`: prints "OK <n> records" (0) or the first bad record (1).
 int verify_audit(const std::filesystem::path& config_file);

@@ -1,4 +1,4 @@
-// keydesk's command line: `serve` and `audit verify`. Everything else lives in the libraries.
+// keydesk's command line: `serve`, `doctor` and `audit verify`. Everything else lives in the libraries.
 #include <CLI/CLI.hpp>
 
 #include "server/app.hpp"
@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
     auto* verify = audit->add_subcommand("verify", "Check the audit log's chain end to end");
     verify->add_option("--config", audit_config, "keydesk.toml")->required();
 
+    std::filesystem::path doctor_config;
+    auto* doctor = app.add_subcommand("doctor", "Check the config, TLS, directory rights and audit log");
+    doctor->add_option("--config", doctor_config, "keydesk.toml")->required();
+
     CLI11_PARSE(app, argc, argv);
 
     if (serve->parsed()) {
@@ -26,5 +30,6 @@ int main(int argc, char** argv) {
         return keydesk::server::serve(serve_options);
     }
     if (verify->parsed()) return keydesk::server::verify_audit(audit_config);
+    if (doctor->parsed()) return keydesk::server::doctor(doctor_config);
     return 2;
 }

@@ -3,14 +3,18 @@
 // Plain ES module, no dependencies. Rules kept throughout this file:
 //  * data from the server is untrusted: it only ever reaches the page through
 //    textContent / setAttribute / createElement, never innerHTML;
+//  * no inline script or style: nothing here sets a style attribute;
 //  * a recovery password lives in exactly one variable (`reveal.password`) and in
-//    the DOM of #reveal-password, and both are cleared when it is hidden;
+//    the DOM of #reveal-password / #reveal-spell, and all are cleared when it is hidden;
 //  * nothing secret is written to URLs, storage or the console.
 
 'use strict';
 
 const API = '/api/v1';
-const REVEAL_SECONDS = 60;
+
+// Used when GET /api/v1/session does not say (older servers).
+const DEFAULT_IDLE_SECONDS = 15 * 60;
+const DEFAULT_REVEAL_SECONDS = 60;
 
 const ROLE_LABELS = {
   helpdesk: 'Helpdesk',
@@ -19,7 +23,16 @@ const ROLE_LABELS = {
   security: 'Security',
 };
 
+// The signed-in pages, in navigation order, and the roles that see each.
+const PAGES = {
+  keys: { title: 'Recovery keys', roles: ['helpdesk', 'admin'] },
+  audit: { title: 'Audit log', roles: ['auditor', 'admin'] },
+  security: { title: 'Security', roles: ['security', 'admin'] },
+};
+
 const REASON_OTHER = 'other';
+
+const DIGIT_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
 // ---------------------------------------------------------------- DOM lookup
 
@@ -30,6 +43,17 @@ const $ = (id) => {
 };
 
 const ui = {
+  nav: $('nav'),
+  navItems: {
+    keys: $('nav-item-keys'),
+    audit: $('nav-item-audit'),
+    security: $('nav-item-security'),
+  },
+  navLinks: {
+    keys: $('nav-keys'),
+    audit: $('nav-audit'),
+    security: $('nav-security'),
+  },
   account: $('account'),
   userName: $('user-display-name'),
   userRoles: $('user-roles'),
@@ -47,7 +71,23 @@ const ui = {
   signinNotice: $('signin-notice'),
 
   mainError: $('main-error'),
+  pages: {
+    keys: $('page-keys'),
+    audit: $('page-audit'),
+    security: $('page-security'),
+    denied: $('page-denied'),
+  },
+  pageTitles: {
+    audit: $('audit-title'),
+    security: $('security-title'),
+    denied: $('denied-title'),
+  },
+  auditRoleNote: $('audit-role-note'),
+  securityRoleNote: $('security-role-note'),
+  deniedText: $('denied-text'),
+
   roleNotice: $('role-notice'),
+  roleNoticeTitle: $('role-notice-title'),
   roleNoticeText: $('role-notice-text'),
   lookupPanel: $('lookup-panel'),
   lookupForm: $('lookup-form'),
@@ -66,6 +106,7 @@ const ui = {
 
   dialog: $('reveal-dialog'),
   dialogTitle: $('reveal-title'),
+  revealTarget: $('reveal-target'),
   revealComputer: $('reveal-computer'),
   revealKeyId: $('reveal-key-id'),
   revealKeyPrefix: $('reveal-key-prefix'),
@@ -75,6 +116,9 @@ const ui = {
   revealReasonText: $('reveal-reason-text'),
   revealReasonTextFlag: $('reveal-reason-text-flag'),
   revealTicket: $('reveal-ticket'),
+  revealTicketFlag: $('reveal-ticket-flag'),
+  revealTicketHint: $('reveal-ticket-hint'),
+  revealEndUser: $('reveal-end-user'),
   revealSubmit: $('reveal-submit'),
   revealCancel: $('reveal-cancel'),
   revealError: $('reveal-error'),
@@ -82,9 +126,20 @@ const ui = {
   revealPassword: $('reveal-password'),
   revealCopy: $('reveal-copy'),
   revealCopyStatus: $('reveal-copy-status'),
+  revealSpellToggle: $('reveal-spell-toggle'),
+  revealSpell: $('reveal-spell'),
   revealCountdown: $('reveal-countdown'),
   revealCountdownBar: $('reveal-countdown-bar'),
   revealClose: $('reveal-close'),
+  revealHidden: $('reveal-hidden'),
+  revealHiddenText: $('reveal-hidden-text'),
+  revealAgain: $('reveal-again'),
+  revealHiddenClose: $('reveal-hidden-close'),
+
+  sessionDialog: $('session-dialog'),
+  sessionText: $('session-text'),
+  sessionStay: $('session-stay'),
+  sessionSignout: $('session-signout'),
 };
 
 // ---------------------------------------------------------------- state
@@ -92,6 +147,7 @@ const ui = {
 const state = {
   user: null, // {name, display_name, roles}
   csrf: null,
+  page: null, // the signed-in page on screen: 'keys' | 'audit' | 'security' | 'denied'
   lastUsername: '',
   lookupSeq: 0, // increments per lookup; stale answers are dropped
   lookupBusy: false,
@@ -99,11 +155,28 @@ const state = {
   lastTicket: '',
 };
 
+// What the server said about this session (GET/POST /api/v1/session), and when
+// it ends if nothing else is sent. Every answer from the server to a signed-in
+// request restarts its idle timer, so every answer moves `deadline`.
+const session = {
+  idleSeconds: DEFAULT_IDLE_SECONDS,
+  revealSeconds: DEFAULT_REVEAL_SECONDS,
+  ticketRequired: true,
+  ticketPattern: null, // RegExp or null
+  ticketPatternText: '',
+  deadline: 0, // ms (Date.now() clock); 0 = not signed in
+  hardDeadline: Infinity, // the session's maximum age, when the server told us
+  timer: 0,
+  warned: false,
+  focusBeforeWarning: null,
+};
+
 // Everything about the open reveal dialog. `password` is the only JS copy of a
 // revealed recovery password.
 const reveal = {
   match: null,
   opener: null,
+  body: null, // the last reveal request, for "Show again"
   seq: 0,
   busy: false,
   password: null,
@@ -112,6 +185,9 @@ const reveal = {
   hideTimer: 0,
   copyTimer: 0,
 };
+
+// Tabs of this browser tell each other about activity and sign-out.
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('keydesk') : null;
 
 // ---------------------------------------------------------------- helpers
 
@@ -137,6 +213,10 @@ function say(region, message) {
 
 function str(v) {
   return typeof v === 'string' ? v : '';
+}
+
+function positiveNumber(v) {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null;
 }
 
 function setBusy(button, busy, busyLabel) {
@@ -208,6 +288,8 @@ async function api(method, path, body, { csrf = true } = {}) {
   } catch {
     throw new ApiError(0, 'network', null);
   }
+  // Any answer but 401 to a signed-in request restarted the server's idle timer.
+  if (response.status !== 401 && state.user) noteActivity();
 
   let data = null;
   const type = response.headers.get('Content-Type') || '';
@@ -253,6 +335,7 @@ async function renewCsrf() {
   try {
     const data = await api('GET', '/session');
     if (data && typeof data.csrf_token === 'string') state.csrf = data.csrf_token;
+    if (data) applySessionInfo(data);
   } catch (err) {
     if (err.status === 401) sessionEnded();
   }
@@ -269,6 +352,136 @@ function handleSessionErrors(err) {
   return false;
 }
 
+// ---------------------------------------------------------------- session timing
+
+// Reads the session settings the server sends with GET and POST /api/v1/session.
+function applySessionInfo(data) {
+  const idle = positiveNumber(data.idle_timeout_seconds);
+  if (idle) session.idleSeconds = idle;
+  const shown = positiveNumber(data.reveal_seconds);
+  session.revealSeconds = shown ? Math.round(shown) : DEFAULT_REVEAL_SECONDS;
+
+  if (typeof data.ticket_required === 'boolean') session.ticketRequired = data.ticket_required;
+  session.ticketPattern = null;
+  session.ticketPatternText = '';
+  const pattern = str(data.ticket_pattern);
+  if (pattern) {
+    try {
+      // The server matches the whole ticket (std::regex_match, ECMAScript).
+      session.ticketPattern = new RegExp(`^(?:${pattern})$`);
+      session.ticketPatternText = pattern;
+    } catch {
+      session.ticketPattern = null; // the server still checks it
+    }
+  }
+
+  const now = Date.now();
+  const maxLeft = positiveNumber(data.max_expires_in_seconds);
+  session.hardDeadline = maxLeft ? now + maxLeft * 1000 : Infinity;
+  const left = typeof data.expires_in_seconds === 'number' && data.expires_in_seconds >= 0
+    ? data.expires_in_seconds
+    : session.idleSeconds;
+  // expires_in_seconds shorter than the idle timeout: the maximum age ends it first.
+  if (left < session.idleSeconds - 1) session.hardDeadline = Math.min(session.hardDeadline, now + left * 1000);
+  session.deadline = Math.min(now + left * 1000, session.hardDeadline);
+  startSessionTimer();
+}
+
+// The server restarted its idle timer (an answer arrived, here or in another tab).
+function noteActivity(at = Date.now(), broadcast = true) {
+  if (!state.user) return;
+  const deadline = Math.min(at + session.idleSeconds * 1000, session.hardDeadline);
+  if (deadline > session.deadline) session.deadline = deadline;
+  if (broadcast && channel) channel.postMessage({ type: 'activity', at, user: state.user.name });
+  sessionTick();
+}
+
+// Seconds before the end at which the warning appears: 2 minutes, or half the
+// idle timeout when that is shorter.
+function warningSeconds() {
+  return Math.min(120, Math.floor(session.idleSeconds / 2));
+}
+
+function startSessionTimer() {
+  if (!session.timer) session.timer = window.setInterval(sessionTick, 1000);
+  sessionTick();
+}
+
+function stopSessionTimer() {
+  window.clearInterval(session.timer);
+  session.timer = 0;
+  session.deadline = 0;
+  session.hardDeadline = Infinity;
+  hideSessionWarning(false);
+}
+
+function sessionTick() {
+  if (!state.user || !session.deadline) return;
+  const left = session.deadline - Date.now();
+  if (left <= 0) {
+    sessionExpired();
+  } else if (left <= warningSeconds() * 1000) {
+    showSessionWarning(Math.ceil(left / 1000));
+  } else if (session.warned) {
+    hideSessionWarning(true); // activity in another tab pushed the end back
+  }
+}
+
+function sessionWarningText(seconds) {
+  if (seconds < 60) return 'Your session expires in less than a minute.';
+  const minutes = Math.ceil(seconds / 60);
+  return `Your session expires in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+}
+
+function showSessionWarning(secondsLeft) {
+  const text = `${sessionWarningText(secondsLeft)} keydesk signs you out after ${formatDuration(session.idleSeconds)} without activity.`;
+  if (ui.sessionText.textContent !== text) ui.sessionText.textContent = text;
+  if (session.warned) return;
+  session.warned = true;
+  session.focusBeforeWarning = document.activeElement;
+  // On top of the reveal dialog, if that is open.
+  ui.sessionDialog.showModal();
+  ui.sessionStay.focus();
+}
+
+function hideSessionWarning(restoreFocus) {
+  if (!session.warned) return;
+  session.warned = false;
+  if (ui.sessionDialog.open) ui.sessionDialog.close();
+  const back = session.focusBeforeWarning;
+  session.focusBeforeWarning = null;
+  if (restoreFocus && back && back.isConnected && typeof back.focus === 'function') back.focus();
+}
+
+async function onStaySignedIn() {
+  if (ui.sessionStay.classList.contains('is-busy')) return;
+  setBusy(ui.sessionStay, true, 'Staying signed in…');
+  try {
+    const data = await api('GET', '/session');
+    if (data && typeof data.csrf_token === 'string') state.csrf = data.csrf_token;
+    if (data) applySessionInfo(data);
+    hideSessionWarning(true);
+  } catch (err) {
+    if (handleSessionErrors(err)) return;
+    ui.sessionText.textContent = commonErrorText(err);
+  } finally {
+    setBusy(ui.sessionStay, false);
+  }
+}
+
+// The idle timeout (or the maximum age) has passed: the server has ended the
+// session by now. Leave nothing on screen and say why.
+function sessionExpired() {
+  const idle = session.deadline < session.hardDeadline;
+  // Belt and braces: if the server still knew the session, end it.
+  if (state.csrf) api('DELETE', '/session').catch(() => {});
+  showSignin({
+    notice: idle
+      ? `You were signed out after ${formatDuration(session.idleSeconds)} without activity. Sign in again to continue.`
+      : 'Your session has reached its maximum length. Sign in again to continue.',
+  });
+}
+
 // ---------------------------------------------------------------- views
 
 function showView(name) {
@@ -276,13 +489,16 @@ function showView(name) {
   ui.viewSignin.hidden = name !== 'signin';
   ui.viewMain.hidden = name !== 'main';
   ui.account.hidden = name !== 'main';
+  ui.nav.hidden = name !== 'main';
 }
 
 function showSignin({ notice = '', error = '' } = {}) {
   closeRevealDialog();
+  stopSessionTimer();
   clearResults();
   state.user = null;
   state.csrf = null;
+  state.page = null;
   ui.userName.textContent = '';
   ui.userRoles.replaceChildren();
   ui.lookupQuery.value = '';
@@ -291,6 +507,7 @@ function showSignin({ notice = '', error = '' } = {}) {
   updateQueryHint();
   say(ui.mainError, '');
   say(ui.lookupError, '');
+  document.title = 'Sign in – keydesk';
 
   ui.signinPassword.value = '';
   if (!ui.signinUsername.value && state.lastUsername) ui.signinUsername.value = state.lastUsername;
@@ -303,19 +520,28 @@ function showSignin({ notice = '', error = '' } = {}) {
   (ui.signinUsername.value ? ui.signinPassword : ui.signinUsername).focus();
 }
 
-function canLookUp(user) {
-  return user.roles.includes('helpdesk') || user.roles.includes('admin');
+function hasRole(page, user = state.user) {
+  return Boolean(user) && PAGES[page].roles.some((r) => user.roles.includes(r));
 }
 
-function showMain(session) {
-  const user = session.user || {};
+function roleNames(user = state.user) {
+  return user.roles.map((r) => ROLE_LABELS[r] || r).join(', ');
+}
+
+function showMain(data) {
+  const user = data.user || {};
+  const previous = state.user ? state.user.name : '';
   state.user = {
     name: str(user.name),
     display_name: str(user.display_name) || str(user.name),
     roles: Array.isArray(user.roles) ? user.roles.filter((r) => typeof r === 'string') : [],
   };
-  state.csrf = str(session.csrf_token) || null;
+  state.csrf = str(data.csrf_token) || null;
   state.lastUsername = state.user.name || state.lastUsername;
+  if (previous && previous !== state.user.name) {
+    closeRevealDialog();
+    clearResults();
+  }
 
   ui.userName.textContent = state.user.display_name;
   ui.userName.title = state.user.name;
@@ -324,25 +550,64 @@ function showMain(session) {
   for (const role of roles) {
     ui.userRoles.append(el('span', { className: 'role', text: ROLE_LABELS[role] || role }));
   }
+  for (const page of Object.keys(PAGES)) ui.navItems[page].hidden = !hasRole(page);
+
+  // Notes on the pages that are placeholders for now.
+  const noKeys = !hasRole('keys');
+  for (const note of [ui.auditRoleNote, ui.securityRoleNote]) {
+    note.hidden = !noKeys;
+    note.textContent = noKeys
+      ? `Your role (${roleNames()}) cannot look up or reveal recovery passwords: that needs the Helpdesk or Admin role.`
+      : '';
+  }
+  ui.roleNoticeText.textContent =
+    'Looking up and revealing BitLocker recovery passwords needs the Helpdesk or Admin role' +
+    (state.user.roles.length ? `; you have: ${roleNames()}.` : '; your account has no keydesk role.');
 
   say(ui.signinError, '');
   say(ui.signinNotice, '');
   say(ui.mainError, '');
   showView('main');
+  applySessionInfo(data);
+  route({ focus: true });
+}
 
-  const allowed = canLookUp(state.user);
-  ui.lookupPanel.hidden = !allowed;
-  ui.roleNotice.hidden = allowed;
-  if (allowed) {
-    ui.lookupQuery.focus();
-  } else {
-    const names = state.user.roles.map((r) => ROLE_LABELS[r] || r).join(', ');
-    ui.roleNoticeText.textContent =
-      `Looking up and revealing BitLocker recovery passwords needs the Helpdesk or Admin role` +
-      (names ? `; you have: ${names}.` : '; your account has no keydesk role.') +
-      ' Pages for auditors and security staff will come in a later version.';
-    ui.signoutButton.focus();
+function defaultPage() {
+  return Object.keys(PAGES).find((page) => hasRole(page)) || 'keys';
+}
+
+// Shows the page named by the URL's fragment (#keys, #audit, #security).
+function route({ focus = false } = {}) {
+  if (!state.user) return;
+  let page = location.hash.replace(/^#/, '');
+  if (!(page in PAGES)) {
+    page = defaultPage();
+    history.replaceState(null, '', `#${page}`);
   }
+  const allowed = hasRole(page);
+  const shown = allowed || page === 'keys' ? page : 'denied';
+  if (shown !== 'keys') closeRevealDialog();
+
+  for (const [name, section] of Object.entries(ui.pages)) section.hidden = name !== shown;
+  for (const [name, link] of Object.entries(ui.navLinks)) {
+    if (name === page) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  document.title = `${PAGES[page].title} – keydesk`;
+  state.page = shown;
+
+  if (shown === 'keys') {
+    ui.lookupPanel.hidden = !allowed;
+    ui.roleNotice.hidden = allowed;
+    if (!allowed) clearResults();
+  } else if (shown === 'denied') {
+    ui.deniedText.textContent = `The ${PAGES[page].title} page needs the ` +
+      `${PAGES[page].roles.map((r) => ROLE_LABELS[r]).join(' or ')} role` +
+      (state.user.roles.length ? `; you have: ${roleNames()}.` : '.');
+  }
+  if (!focus) return;
+  if (shown === 'keys') (allowed ? ui.lookupQuery : ui.roleNoticeTitle).focus();
+  else ui.pageTitles[shown].focus();
 }
 
 function sessionEnded() {
@@ -393,6 +658,7 @@ async function onSignin(event) {
     setBusy(ui.signinSubmit, false);
     if (!data || !data.user) throw new ApiError(500, 'bad_response', null);
     showMain(data);
+    if (channel) channel.postMessage({ type: 'signed-in', user: state.user.name });
   } catch (err) {
     ui.signinPassword.value = '';
     setBusy(ui.signinSubmit, false);
@@ -400,6 +666,9 @@ async function onSignin(event) {
     switch (err.code) {
       case 'invalid_credentials':
         message = 'Sign-in failed: check your user name and password.';
+        break;
+      case 'no_role':
+        message = 'Your account has no keydesk role. Ask your IT administrator to add you to a keydesk group.';
         break;
       case 'too_many_attempts': {
         const wait = retryAfterSeconds(err.headers);
@@ -423,7 +692,7 @@ async function onSignin(event) {
 
 // ---------------------------------------------------------------- sign-out
 
-async function onSignout() {
+async function signOut() {
   if (ui.signoutButton.classList.contains('is-busy')) return;
   setBusy(ui.signoutButton, true, 'Signing out…');
   try {
@@ -432,6 +701,7 @@ async function onSignout() {
     if (err.status !== 401) {
       setBusy(ui.signoutButton, false);
       if (err.code === 'csrf_failed') await renewCsrf();
+      hideSessionWarning(false);
       say(ui.mainError, err.code === 'network'
         ? 'Sign-out failed: the keydesk server cannot be reached. Close the browser to be sure your session ends.'
         : `Sign-out failed. ${commonErrorText(err)}`);
@@ -440,9 +710,30 @@ async function onSignout() {
     }
   }
   setBusy(ui.signoutButton, false);
+  if (channel) channel.postMessage({ type: 'signed-out' });
   ui.signinUsername.value = '';
   state.lastUsername = '';
   showSignin({ notice: 'You have signed out.' });
+}
+
+// Another tab of this browser shares the session cookie.
+function onChannelMessage(event) {
+  const msg = event.data || {};
+  if (msg.type === 'signed-out' && state.user) {
+    ui.signinUsername.value = '';
+    state.lastUsername = '';
+    showSignin({ notice: 'You signed out in another keydesk tab.' });
+  } else if (msg.type === 'signed-in' && state.user && msg.user !== state.user.name) {
+    // The cookie now belongs to someone else: this tab must not act on it.
+    showSignin({ notice: 'Someone signed in to keydesk in another tab of this browser. Sign in again to continue.' });
+  } else if (msg.type === 'signed-in' && !state.user) {
+    start();
+  } else if (msg.type === 'signed-in' && state.user) {
+    renewCsrf(); // same user, new session: this tab's CSRF token is out of date
+  } else if (msg.type === 'activity' && state.user && msg.user === state.user.name &&
+             typeof msg.at === 'number') {
+    noteActivity(Math.min(msg.at, Date.now()), false);
+  }
 }
 
 // ---------------------------------------------------------------- query parsing
@@ -861,31 +1152,40 @@ function renderResults(q, rawMatches) {
   }
 }
 
+
 // ---------------------------------------------------------------- reveal dialog
 
 function openRevealDialog(match, opener) {
   closeRevealDialog();
   reveal.match = match;
   reveal.opener = opener;
+  reveal.body = null;
 
   ui.dialogTitle.textContent = 'Reveal recovery password';
   ui.revealComputer.textContent = match.computer || '—';
   ui.revealComputer.title = match.computer_dn;
   ui.revealKeyId.textContent = match.key_id;
   ui.revealKeyPrefix.textContent = match.key_id.slice(0, 8).toUpperCase();
-  ui.revealConfirmHint.hidden = false;
 
   ui.revealForm.reset();
   ui.revealTicket.value = state.lastTicket;
   updateReasonText();
-  for (const f of [ui.revealReason, ui.revealReasonText, ui.revealTicket]) setInvalid(f, false);
+  updateTicketField();
+  for (const f of [ui.revealReason, ui.revealReasonText, ui.revealTicket, ui.revealEndUser]) setInvalid(f, false);
   say(ui.revealError, '');
   setBusy(ui.revealSubmit, false);
-  ui.revealForm.hidden = false;
-  ui.revealResult.hidden = true;
+  showRevealPart('form');
 
   ui.dialog.showModal();
   ui.revealReason.focus();
+}
+
+// The dialog shows one of: the form, the password, or "hidden, show again".
+function showRevealPart(part) {
+  ui.revealForm.hidden = part !== 'form';
+  ui.revealConfirmHint.hidden = part !== 'form';
+  ui.revealResult.hidden = part !== 'password';
+  ui.revealHidden.hidden = part !== 'hidden';
 }
 
 // Closes the dialog (if open) and wipes the revealed password.
@@ -898,13 +1198,15 @@ function onDialogClosed() {
   wipeSecret();
   reveal.seq++; // drop an in-flight reveal answer
   reveal.busy = false;
+  reveal.body = null;
   setBusy(ui.revealSubmit, false);
+  setBusy(ui.revealAgain, false);
   ui.revealForm.reset();
   say(ui.revealError, '');
   const opener = reveal.opener;
   reveal.match = null;
   reveal.opener = null;
-  if (opener && opener.isConnected && !ui.viewMain.hidden) opener.focus();
+  if (opener && opener.isConnected && !ui.viewMain.hidden && !ui.pages.keys.hidden) opener.focus();
 }
 
 function updateReasonText() {
@@ -914,26 +1216,34 @@ function updateReasonText() {
   ui.revealReasonTextFlag.classList.toggle('required', required);
 }
 
-async function onReveal(event) {
-  event.preventDefault();
-  if (reveal.busy || !reveal.match) return;
+function updateTicketField() {
+  ui.revealTicket.required = session.ticketRequired;
+  ui.revealTicketFlag.textContent = session.ticketRequired ? '(required)' : '(optional)';
+  ui.revealTicketHint.textContent = 'Helpdesk ticket number, recorded in the audit log.' +
+    (session.ticketPatternText ? ` Expected format: ${session.ticketPatternText}` : '');
+}
 
+// Checks the form; returns the request body, or null after showing the problem.
+function revealRequest() {
   const reason = ui.revealReason.value;
   const reasonText = ui.revealReasonText.value.trim();
   const ticket = ui.revealTicket.value.trim();
-  for (const f of [ui.revealReason, ui.revealReasonText, ui.revealTicket]) setInvalid(f, false);
+  const endUser = ui.revealEndUser.value.trim();
+  for (const f of [ui.revealReason, ui.revealReasonText, ui.revealTicket, ui.revealEndUser]) setInvalid(f, false);
 
-  if (!reason) {
-    setInvalid(ui.revealReason, true);
-    say(ui.revealError, 'Choose a reason.');
-    ui.revealReason.focus();
-    return;
-  }
+  const problem = (field, message) => {
+    setInvalid(field, true);
+    say(ui.revealError, message);
+    field.focus();
+    return null;
+  };
+  if (!reason) return problem(ui.revealReason, 'Choose a reason.');
   if (reason === REASON_OTHER && !reasonText) {
-    setInvalid(ui.revealReasonText, true);
-    say(ui.revealError, 'Describe the reason: it is required when the reason is “Other”.');
-    ui.revealReasonText.focus();
-    return;
+    return problem(ui.revealReasonText, 'Describe the reason: it is required when the reason is “Other”.');
+  }
+  if (!ticket && session.ticketRequired) return problem(ui.revealTicket, 'Enter the ticket number.');
+  if (ticket && session.ticketPattern && !session.ticketPattern.test(ticket)) {
+    return problem(ui.revealTicket, `This ticket number does not have the expected format (${session.ticketPatternText}).`);
   }
 
   const body = {
@@ -943,20 +1253,42 @@ async function onReveal(event) {
   };
   if (reasonText) body.reason_text = reasonText;
   if (ticket) body.ticket = ticket;
+  if (endUser) body.end_user = endUser;
+  return body;
+}
 
+async function onReveal(event) {
+  event.preventDefault();
+  if (reveal.busy || !reveal.match) return;
+  const body = revealRequest();
+  if (!body) return;
   say(ui.revealError, '');
+  await requestReveal(body, ui.revealSubmit);
+}
+
+// "Show again" after the password was hidden: the same request, a new reveal.
+async function onRevealAgain() {
+  if (reveal.busy || !reveal.match || !reveal.body) return;
+  await requestReveal(reveal.body, ui.revealAgain);
+}
+
+async function requestReveal(body, button) {
   const seq = ++reveal.seq;
   reveal.busy = true;
-  setBusy(ui.revealSubmit, true, 'Revealing…');
+  setBusy(button, true, 'Revealing…');
   try {
     const data = await api('POST', '/reveals', body);
     if (seq !== reveal.seq || !ui.dialog.open) return; // dialog closed meanwhile
     const password = data ? str(data.recovery_password) : '';
     if (!password) throw new ApiError(500, 'bad_response', null);
+    reveal.body = body;
+    if (body.ticket) state.lastTicket = body.ticket;
     showSecret(password, data);
   } catch (err) {
     if (seq !== reveal.seq) return;
     if (handleSessionErrors(err)) return;
+    // Problems are explained on the form, also for "Show again".
+    showRevealPart('form');
     let message;
     let focus = ui.revealSubmit;
     switch (err.code) {
@@ -1000,15 +1332,19 @@ async function onReveal(event) {
   } finally {
     if (seq === reveal.seq) {
       reveal.busy = false;
-      setBusy(ui.revealSubmit, false);
+      setBusy(button, false);
     }
   }
 }
 
 // Renders the password as numbered groups; the text content of #reveal-password
 // is exactly the password (groups joined by "-"), so selecting it copies it.
+function passwordGroups(password) {
+  return /^\d{6}(-\d{6}){7}$/.test(password) ? password.split('-') : null;
+}
+
 function renderPassword(password) {
-  const groups = /^\d{6}(-\d{6}){7}$/.test(password) ? password.split('-') : null;
+  const groups = passwordGroups(password);
   ui.revealPassword.replaceChildren();
   ui.revealPassword.classList.toggle('password--raw', !groups);
   if (!groups) {
@@ -1017,42 +1353,75 @@ function renderPassword(password) {
   }
   groups.forEach((g, i) => {
     if (i > 0) ui.revealPassword.append(el('span', { className: 'password-sep', text: '-', attrs: { 'aria-hidden': 'true' } }));
-    ui.revealPassword.append(el('span', { className: 'password-group', text: g }));
+    ui.revealPassword.append(el('span', { className: 'password-group', text: g, attrs: { 'aria-label': `Group ${i + 1}: ${g}` } }));
   });
 }
 
+// The "read aloud" view: each group digit by digit, with the digits' names.
+function renderSpelling(password) {
+  ui.revealSpell.replaceChildren();
+  const groups = passwordGroups(password) || [password];
+  groups.forEach((g, i) => {
+    const digits = el('span', { className: 'spell__digits', attrs: { 'aria-hidden': 'true' } });
+    for (const d of g) digits.append(el('span', { className: 'spell__digit', text: d }));
+    const words = [...g].map((d) => DIGIT_WORDS[Number(d)] || d);
+    // Read in two halves of three, the way people say them on the phone.
+    const spoken = words.length === 6 ? `${words.slice(0, 3).join(' ')} – ${words.slice(3).join(' ')}` : words.join(' ');
+    ui.revealSpell.append(el('li', { className: 'spell__group' },
+      el('span', { className: 'spell__label', text: `Group ${i + 1}` }),
+      digits,
+      el('span', { className: 'spell__words', text: spoken })));
+  });
+}
+
+function setSpelling(open) {
+  ui.revealSpell.hidden = !open;
+  ui.revealSpellToggle.setAttribute('aria-expanded', String(open));
+  ui.revealSpellToggle.textContent = open ? 'Hide read-aloud view' : 'Read aloud';
+}
+
 function showSecret(password, data) {
+  wipeSecret();
   reveal.password = password;
   renderPassword(password);
+  renderSpelling(password);
+  setSpelling(false);
 
   const computer = str(data.computer) || (reveal.match ? reveal.match.computer : '');
   ui.dialogTitle.textContent = computer ? `Recovery password for ${computer}` : 'Recovery password';
-  ui.revealConfirmHint.hidden = true;
-  ui.revealForm.hidden = true;
-  ui.revealResult.hidden = false;
+  showRevealPart('password');
   say(ui.revealCopyStatus, '');
 
-  reveal.deadline = Date.now() + REVEAL_SECONDS * 1000;
+  const seconds = session.revealSeconds;
+  reveal.deadline = Date.now() + seconds * 1000;
+  ui.revealCountdownBar.max = seconds;
   updateCountdown();
   reveal.tickTimer = window.setInterval(updateCountdown, 250);
-  reveal.hideTimer = window.setTimeout(expireSecret, REVEAL_SECONDS * 1000);
+  reveal.hideTimer = window.setTimeout(expireSecret, seconds * 1000);
   ui.revealCopy.focus();
 }
 
 function updateCountdown() {
+  if (!reveal.password) return;
   const left = Math.max(0, Math.ceil((reveal.deadline - Date.now()) / 1000));
-  ui.revealCountdown.textContent = `Hidden automatically in ${left} s`;
+  const text = `Hidden automatically in ${left} s`;
+  if (ui.revealCountdown.textContent !== text) ui.revealCountdown.textContent = text;
   ui.revealCountdownBar.value = left;
   ui.revealCountdownBar.classList.toggle('countdown__bar--low', left <= 10);
   if (left <= 0) expireSecret();
 }
 
+// The display time is over: wipe the password, keep the dialog open with a way
+// to show it again (a new, audited reveal).
 function expireSecret() {
   if (!reveal.password) return;
-  closeRevealDialog();
-  // Tell the user why the dialog went away.
-  say(ui.mainError, '');
-  ui.resultsStatus.textContent = 'The recovery password was hidden after 60 seconds. Reveal it again if needed.';
+  const hadFocus = ui.dialog.contains(document.activeElement);
+  wipeSecret();
+  ui.dialogTitle.textContent = 'Recovery password hidden';
+  ui.revealHiddenText.textContent =
+    `The recovery password was hidden after ${formatDuration(session.revealSeconds)}.`;
+  showRevealPart('hidden');
+  if (hadFocus || ui.dialog.open) ui.revealAgain.focus();
 }
 
 function wipeSecret() {
@@ -1066,13 +1435,14 @@ function wipeSecret() {
   reveal.password = null;
   ui.revealPassword.replaceChildren();
   ui.revealPassword.classList.remove('password--raw');
+  ui.revealSpell.replaceChildren();
+  setSpelling(false);
   ui.revealCountdown.textContent = '';
-  ui.revealCountdownBar.value = REVEAL_SECONDS;
+  ui.revealCountdownBar.value = ui.revealCountdownBar.max;
   ui.revealCountdownBar.classList.remove('countdown__bar--low');
   say(ui.revealCopyStatus, '');
+  ui.revealCopyStatus.classList.remove('copy-status--problem');
   ui.revealResult.hidden = true;
-  ui.revealForm.hidden = false;
-  ui.dialogTitle.textContent = 'Reveal recovery password';
   const sel = window.getSelection && window.getSelection();
   if (sel && sel.rangeCount && ui.dialog.contains(sel.anchorNode)) sel.removeAllRanges();
 }
@@ -1103,7 +1473,7 @@ async function onCopy() {
 // ---------------------------------------------------------------- wiring
 
 ui.signinForm.addEventListener('submit', onSignin);
-ui.signoutButton.addEventListener('click', onSignout);
+ui.signoutButton.addEventListener('click', signOut);
 ui.lookupForm.addEventListener('submit', onLookup);
 ui.lookupQuery.addEventListener('input', () => {
   updateQueryHint();
@@ -1116,11 +1486,30 @@ ui.revealReason.addEventListener('change', () => {
 });
 ui.revealCancel.addEventListener('click', closeRevealDialog);
 ui.revealClose.addEventListener('click', closeRevealDialog);
+ui.revealHiddenClose.addEventListener('click', closeRevealDialog);
+ui.revealAgain.addEventListener('click', onRevealAgain);
 ui.revealCopy.addEventListener('click', onCopy);
+ui.revealSpellToggle.addEventListener('click', () => setSpelling(ui.revealSpell.hidden));
 ui.dialog.addEventListener('close', onDialogClosed);
-// Timers are throttled in background tabs: re-check the deadline on return.
+
+ui.sessionStay.addEventListener('click', onStaySignedIn);
+ui.sessionSignout.addEventListener('click', () => {
+  hideSessionWarning(false);
+  signOut();
+});
+// Escape on the warning means "I'm still here".
+ui.sessionDialog.addEventListener('cancel', (event) => {
+  event.preventDefault();
+  onStaySignedIn();
+});
+
+window.addEventListener('hashchange', () => route({ focus: true }));
+if (channel) channel.addEventListener('message', onChannelMessage);
+
+// Timers are throttled in background tabs: re-check the deadlines on return.
 document.addEventListener('visibilitychange', () => {
   if (reveal.password && Date.now() >= reveal.deadline) expireSecret();
+  sessionTick();
 });
 // Don't leave a password in the page if it is put in the back/forward cache.
 window.addEventListener('pagehide', () => closeRevealDialog());

@@ -107,6 +107,8 @@ json::object user_json(const StaffSession& session) {
     return {{"name", session.username}, {"display_name", session.display_name}, {"roles", roles}};
 }
 
+constexpr std::size_t max_end_user_length = 256;
+
 }  // namespace
 
 struct Api::Call {
@@ -336,18 +338,28 @@ Response Api::create_session(Call& call) {
 
     const auto token = services_.sessions.create(session);
     call.session = services_.sessions.find(token);
-    auto response = json_response(request, http::status::ok,
-                                  {{"user", user_json(*call.session)},
-                                   {"csrf_token", call.session->csrf_token}});
+    auto response = session_response(call);
     response.set(http::field::set_cookie, std::string(session_cookie_name) + "=" + token +
                                               "; Path=/; Secure; HttpOnly; SameSite=Strict");
     return response;
 }
 
-Response Api::get_session(Call& call) {
+Response Api::session_response(const Call& call) const {
+    // The browser warns before the idle timeout and hides revealed passwords on its own timer.
+    const auto idle = services_.session_idle_timeout;
+    const auto max_age = services_.sessions.max_age();
+    const auto now = SessionStore::Clock::now();
+    const auto expires = std::min(call.session->last_seen + idle, call.session->created + max_age);
+    const auto expires_in = std::chrono::duration_cast<std::chrono::seconds>(expires - now).count();
     return json_response(call.request, http::status::ok,
-                         {{"user", user_json(*call.session)}, {"csrf_token", call.session->csrf_token}});
+                         {{"user", user_json(*call.session)},
+                          {"csrf_token", call.session->csrf_token},
+                          {"idle_timeout_seconds", idle.count()},
+                          {"expires_in_seconds", std::max<std::int64_t>(0, expires_in)},
+                          {"reveal_seconds", services_.lookup.reveal_display_seconds}});
 }
+
+Response Api::get_session(Call& call) { return session_response(call); }
 
 Response Api::delete_session(Call& call) {
     services_.sessions.remove(call.token);
@@ -422,7 +434,8 @@ Response Api::lookup(Call& call) {
 Response Api::reveal(Call& call) {
     const auto& request = call.request;
     std::string problem;
-    auto body = parse_body(request, {"key_id", "computer_dn", "reason", "reason_text", "ticket"}, problem);
+    auto body = parse_body(
+        request, {"key_id", "computer_dn", "reason", "reason_text", "ticket", "end_user"}, problem);
     auto record = audit_record(call, "key.reveal", "invalid");
     auto refuse = [&](std::string_view code, std::string_view detail = {}) {
         record["reason_code"] = code;
@@ -438,10 +451,12 @@ Response Api::reveal(Call& call) {
     const auto reason_text = string_field(*body, "reason_text");
     const auto ticket = string_field(*body, "ticket");
     const auto computer_dn = string_field(*body, "computer_dn");
+    const auto end_user = string_field(*body, "end_user");  // who is on the phone, if known
     record["reason"] = reason.substr(0, 64);
     if (!reason_text.empty()) record["reason_text"] = reason_text.substr(0, max_reason_text_length);
     if (!ticket.empty()) record["ticket"] = ticket.substr(0, max_ticket_length);
     if (!computer_dn.empty()) record["computer_dn"] = computer_dn;
+    if (!end_user.empty()) record["end_user"] = end_user.substr(0, max_end_user_length);
 
     if (!key_id) return refuse("invalid_key_id", "a reveal needs the full 32-digit Key ID");
     if (std::find(reason_codes.begin(), reason_codes.end(), reason) == reason_codes.end()) {
@@ -449,6 +464,7 @@ Response Api::reveal(Call& call) {
     }
     if (reason == "other" && reason_text.empty()) return refuse("reason_text_required");
     if (reason_text.size() > max_reason_text_length) return refuse("invalid_request", "reason_text too long");
+    if (end_user.size() > max_end_user_length) return refuse("invalid_request", "end_user too long");
     if (ticket.empty() && services_.lookup.require_ticket) return refuse("ticket_required");
     if (ticket.size() > max_ticket_length ||
         (!ticket.empty() && ticket_pattern_ && !std::regex_match(ticket, *ticket_pattern_))) {

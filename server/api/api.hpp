@@ -25,6 +25,7 @@ struct ApiServices {
     LoginThrottle& throttle;
     const RoleMap& roles;
     const config::LookupConfig& lookup;
+    std::chrono::seconds session_idle_timeout;
 };
 
 inline constexpr std::string_view session_cookie_name = "__Host-keydesk";
@@ -46,6 +47,7 @@ private:
     Response lookup(Call& call);
     Response reveal(Call& call);
     Response ready(Call& call);
+    Response session_response(const Call& call) const;
 
     boost::json::object audit_record(const Call& call, std::string_view event,
                                      std::string_view outcome) const;

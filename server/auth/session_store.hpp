@@ -37,6 +37,7 @@ public:
 
     void remove(std::string_view token);
     std::size_t size() const;
+    std::chrono::hours max_age() const { return max_age_; }
 
 private:
     void evict_expired_locked(Clock::time_point now);

@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 
+#include "ldap/directory.hpp"
 #include "tests/support/https_client.hpp"
 #include "tests/support/keydesk_process.hpp"
 #include "tests/support/test_directory.hpp"
@@ -395,4 +396,93 @@ TEST(KeydeskStartup, RefusesToStartWithAClearMessage) {
     std::ofstream(no_audit.dir() / "audit") << "a file where the audit directory should be";
     EXPECT_EQ(no_audit.run("serve --config '" + no_audit.config().string() + "'", output), 1);
     EXPECT_NE(output.find("cannot open the audit log"), std::string::npos) << output;
+}
+
+namespace {
+
+// Replaces `from` with `to` in a KeydeskInstance's config.
+void edit_config(const KeydeskInstance& instance, const std::string& from, const std::string& to) {
+    std::ifstream in(instance.config());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    std::ofstream(instance.config(), std::ios::trunc) << text;
+}
+
+std::string doctor(const KeydeskInstance& instance, int& status) {
+    std::string output;
+    status = instance.run("doctor --config '" + instance.config().string() + "'", output);
+    return output;
+}
+
+}  // namespace
+
+TEST(KeydeskDoctor, AllChecksPassOnAHealthyInstall) {
+    KeydeskInstance instance("doctor-ok");
+    int status = -1;
+    const auto output = doctor(instance, status);
+    EXPECT_EQ(status, 0) << output;
+    EXPECT_EQ(output.find("FAIL"), std::string::npos) << output;
+    for (const char* check : {"OK   config", "OK   TLS certificate", "OK   audit directory",
+                              "OK   service account", "OK   recovery password access",
+                              "OK   role helpdesk", "OK   role admin"}) {
+        EXPECT_NE(output.find(check), std::string::npos) << check << "\n" << output;
+    }
+    EXPECT_NE(output.find("TLS verified"), std::string::npos) << output;
+}
+
+TEST(KeydeskDoctor, NamesWhatIsMissingAndHowToFixIt) {
+    // An account that can bind and see recovery objects but not read their passwords: the
+    // doctor names the OUs and the missing right.
+    KeydeskInstance instance("doctor-rights");
+    const auto& directory = TestDirectory::get();
+    std::string bind_dn, password;
+    if (directory.has("KD_NODELEGATION_DN")) {
+        bind_dn = directory["KD_NODELEGATION_DN"];
+        std::ifstream in(directory["KD_NODELEGATION_PASSWORD_FILE"]);
+        std::getline(in, password);
+    } else {
+        const auto staff = keydesk::ldap::Directory([&] {
+            keydesk::ldap::DirectorySettings settings;
+            settings.uris = {directory["KD_LDAPS_URI"]};
+            settings.base_dn = directory["KD_BASE_DN"];
+            settings.bind_dn = directory["KD_BIND_DN"];
+            std::ifstream in(directory["KD_BIND_PASSWORD_FILE"]);
+            std::getline(in, settings.bind_password);
+            settings.tls_ca_file = directory["KD_CA_FILE"];
+            return settings;
+        }()).sign_in("helpdesk1", "Helpdesk1-Pass!");
+        ASSERT_TRUE(staff.staff);
+        bind_dn = staff.staff->dn;
+        password = "Helpdesk1-Pass!";
+    }
+    const auto password_file = instance.dir() / "staff-password";
+    std::ofstream(password_file) << password;
+    std::filesystem::permissions(password_file, std::filesystem::perms::owner_read);
+    edit_config(instance, "bind_dn = \"" + directory["KD_BIND_DN"] + "\"", "bind_dn = \"" + bind_dn + "\"");
+    edit_config(instance, directory["KD_BIND_PASSWORD_FILE"], password_file.string());
+    edit_config(instance, fx::security_group, "CN=No-Such-Group,OU=Groups," + directory["KD_BASE_DN"]);
+
+    int status = -1;
+    const auto output = doctor(instance, status);
+    EXPECT_EQ(status, 1) << output;
+    EXPECT_NE(output.find("OK   service account"), std::string::npos) << output;
+    auto access = output.substr(output.find("recovery password access"));
+    for (auto& c : access) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    EXPECT_TRUE(output.find("FAIL recovery password access") != std::string::npos) << output;
+    EXPECT_NE(access.find("control access on msfve-recoverypassword"), std::string::npos) << output;
+    EXPECT_NE(access.find("ou=laptops,dc=corp"), std::string::npos) << output;  // names the OU
+    EXPECT_NE(output.find("FAIL role security: no group CN=No-Such-Group"), std::string::npos) << output;
+}
+
+TEST(KeydeskDoctor, WrongCaFailsWithTheFix) {
+    KeydeskInstance instance("doctor-ca");
+    const auto& directory = TestDirectory::get();
+    edit_config(instance, directory["KD_CA_FILE"], directory["KD_WRONG_CA_FILE"]);
+    int status = -1;
+    const auto output = doctor(instance, status);
+    EXPECT_EQ(status, 1) << output;
+    EXPECT_NE(output.find("FAIL directory " + directory["KD_LDAPS_URI"]), std::string::npos) << output;
+    EXPECT_NE(output.find("tls_ca_file"), std::string::npos) << output;
 }

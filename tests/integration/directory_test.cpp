@@ -198,7 +198,9 @@ TEST(DirectoryReveal, ServiceAccountReadsThePassword) {
 TEST(DirectoryReveal, StaffAccountsCannotReadPasswords) {
     // The same search bound as a helpdesk user: the object is visible, the password is not.
     auto settings = service_settings();
-    settings.bind_dn = "CN=Hana Helpdesk,OU=Staff,DC=corp,DC=example,DC=com";
+    const auto staff = Directory(service_settings()).sign_in("helpdesk1", "Helpdesk1-Pass!");
+    ASSERT_TRUE(staff.staff);
+    settings.bind_dn = staff.staff->dn;
     settings.bind_password = "Helpdesk1-Pass!";
     Directory directory(settings);
     EXPECT_EQ(directory.find_keys(prefix("063ea4e1")).keys.size(), 2u);

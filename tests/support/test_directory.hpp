@@ -29,6 +29,8 @@ public:
         return found->second;
     }
 
+    bool has(const std::string& key) const { return values_.contains(key); }
+
     // Runs slapdctl.sh (start, stop) on this directory; returns its exit status.
     int control(const std::string& verb) const {
         const std::string command = "'" + (*this)["KD_SLAPDCTL"] + "' " + verb + " '" +

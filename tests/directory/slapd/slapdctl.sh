@@ -309,6 +309,8 @@ write_env() {
         "KD_ADMIN_PASSWORD_FILE=$S/admin-password"
         "KD_STATE_DIR=$S"
         "KD_SLAPDCTL=$SCRIPT_PATH"
+        "KD_DIRECTORY_KIND=openldap"
+        "KD_DOMAIN=CORP"
     )
     printf '%s\n' "${keys[@]}" >"$S/env.tmp"
     : >"$S/env.sh.tmp"
