@@ -59,6 +59,7 @@ private:
     std::uint64_t last_seq_ = 0;
     std::string last_mac_;
     std::vector<std::string> warnings_;
+    boost::json::object repair_note_;  // an audit.repair record to write once open
 
     mutable std::mutex mutex_;
     std::condition_variable wake_writer_;

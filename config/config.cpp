@@ -189,6 +189,9 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
         if (ldap && !dir.start_tls) {
             throw ConfigError(key + ": ldap:// needs directory.start_tls = true (or use ldaps://)");
         }
+        if (ldaps && dir.start_tls) {
+            throw ConfigError(key + ": ldaps:// is TLS already; start_tls = true needs ldap:// URIs");
+        }
     }
     dir.base_dn = directory.required_string("base_dn");
     dir.bind_dn = directory.required_string("bind_dn");

@@ -24,11 +24,19 @@ std::string describe(::ldap* handle, int code) {
     return text;
 }
 
-// Failures that mean "this connection or server is gone": drop it and try again elsewhere.
+// Failures that mean "this server cannot answer now": a 503, never a 500. (The search timeout
+// is also sent to the server as its time limit, so timeLimitExceeded is a timeout too.)
 bool is_transport_failure(int code) {
     return code == LDAP_SERVER_DOWN || code == LDAP_TIMEOUT || code == LDAP_CONNECT_ERROR ||
-           code == LDAP_UNAVAILABLE || code == LDAP_BUSY || code == LDAP_LOCAL_ERROR;
+           code == LDAP_UNAVAILABLE || code == LDAP_BUSY || code == LDAP_LOCAL_ERROR ||
+           code == LDAP_TIMELIMIT_EXCEEDED || code == LDAP_ADMINLIMIT_EXCEEDED ||
+           code == LDAP_UNWILLING_TO_PERFORM;
 }
+
+bool is_timeout(int code) { return code == LDAP_TIMEOUT || code == LDAP_TIMELIMIT_EXCEEDED; }
+
+// Most pages a paged search follows: a server that keeps sending cookies must not loop us forever.
+constexpr int max_pages = 10'000;
 
 void set_option(::ldap* handle, int option, const void* value, const char* name) {
     if (ldap_set_option(handle, option, value) != LDAP_OPT_SUCCESS) {
@@ -86,6 +94,8 @@ std::unique_ptr<Connection> Connection::open(const ConnectionOptions& options) {
             set_option(handle, LDAP_OPT_PROTOCOL_VERSION, &version, "protocol version");
             // Referrals from AD lead outside the configured base: never chase them.
             set_option(handle, LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals");
+            // A signal landing on this thread must not turn into LDAP_SERVER_DOWN.
+            set_option(handle, LDAP_OPT_RESTART, LDAP_OPT_ON, "restart");
             const timeval timeout{static_cast<time_t>(options.timeout.count()), 0};
             set_option(handle, LDAP_OPT_NETWORK_TIMEOUT, &timeout, "network timeout");
             set_option(handle, LDAP_OPT_TIMEOUT, &timeout, "operation timeout");
@@ -119,6 +129,7 @@ Connection::~Connection() { ldap_unbind_ext_s(handle_, nullptr, nullptr); }
 
 void Connection::fail(int code, std::string_view operation) {
     const auto message = std::string(operation) + " on " + uri_ + ": " + describe(handle_, code);
+    if (is_timeout(code)) throw DirectoryTimeout(message);
     if (is_transport_failure(code)) throw DirectoryUnavailable(message);
     throw DirectoryError(message);
 }
@@ -139,13 +150,18 @@ SearchResult Connection::search(const std::string& base, Scope scope, const std:
     attribute_list.push_back(nullptr);
 
     SearchResult result;
-    berval* cookie = nullptr;
+    struct CookieFree {
+        void operator()(berval* cookie) const { ber_bvfree(cookie); }
+    };
+    std::unique_ptr<berval, CookieFree> cookie;
     timeval timeout{static_cast<time_t>(timeout_.count()), 0};
+    int pages = 0;
     do {
+        if (++pages > max_pages) throw DirectoryError("paged search on " + uri_ + ": too many pages");
         LDAPControl* page_control = nullptr;
         LDAPControl* server_controls[2] = {nullptr, nullptr};
         if (page_size > 0) {
-            const int code = ldap_create_page_control(handle_, page_size, cookie, 0, &page_control);
+            const int code = ldap_create_page_control(handle_, page_size, cookie.get(), 0, &page_control);
             if (code != LDAP_SUCCESS) fail(code, "paged search");
             server_controls[0] = page_control;
         }
@@ -156,10 +172,7 @@ SearchResult Connection::search(const std::string& base, Scope scope, const std:
                                            &timeout, size_limit, &raw);
         if (page_control) ldap_control_free(page_control);
         MessagePtr message(raw);
-        if (cookie) {
-            ber_bvfree(cookie);
-            cookie = nullptr;
-        }
+        cookie.reset();
         if (code == LDAP_NO_SUCH_OBJECT) return result;
         if (code == LDAP_SIZELIMIT_EXCEEDED) {
             result.size_limit_exceeded = true;
@@ -194,9 +207,10 @@ SearchResult Connection::search(const std::string& base, Scope scope, const std:
         // Find the server's page response control and its cookie for the next page.
         LDAPControl** response_controls = nullptr;
         int result_code = 0;
-        if (ldap_parse_result(handle_, message.get(), &result_code, nullptr, nullptr, nullptr,
-                              &response_controls, 0) != LDAP_SUCCESS) {
-            break;
+        if (const int code = ldap_parse_result(handle_, message.get(), &result_code, nullptr,
+                                               nullptr, nullptr, &response_controls, 0);
+            code != LDAP_SUCCESS) {
+            fail(code, "paged search");  // never return a silently partial result
         }
         LDAPControl* page_response = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, response_controls, nullptr);
         if (page_response) {
@@ -205,12 +219,12 @@ SearchResult Connection::search(const std::string& base, Scope scope, const std:
             if (ldap_parse_pageresponse_control(handle_, page_response, &estimate, &next_cookie) ==
                     LDAP_SUCCESS &&
                 next_cookie.bv_len > 0) {
-                cookie = ber_bvdup(&next_cookie);
+                cookie.reset(ber_bvdup(&next_cookie));
             }
             if (next_cookie.bv_val) ber_memfree(next_cookie.bv_val);
         }
         if (response_controls) ldap_controls_free(response_controls);
-    } while (cookie != nullptr);
+    } while (cookie);
     return result;
 }
 

@@ -191,9 +191,11 @@ void Directory::give_back(std::unique_ptr<Connection> connection) {
 template <typename Operation>
 auto Directory::with_service_connection(Operation&& operation) {
     // A pooled connection may have died since its last use (a DC restart): one retry on a
-    // fresh connection, which tries every URI in order.
+    // fresh connection, which tries every URI in order. Never after a timeout or a failed
+    // connect, which would only double the wait.
     for (int attempt = 0;; ++attempt) {
         auto connection = take_connection();
+        const bool pooled = connection != nullptr;
         try {
             if (!connection) {
                 connection = Connection::open(connection_options(settings_));
@@ -207,11 +209,14 @@ auto Directory::with_service_connection(Operation&& operation) {
             auto result = operation(*connection);
             give_back(std::move(connection));
             return result;
+        } catch (const DirectoryTimeout&) {
+            give_back(nullptr);
+            throw;
         } catch (const DirectoryUnavailable&) {
             give_back(nullptr);
-            if (attempt >= 1) throw;
+            if (attempt >= 1 || !pooled) throw;
         } catch (...) {
-            give_back(std::move(connection));
+            give_back(nullptr);  // the handle's state is unknown: reconnect next time
             throw;
         }
     }
@@ -364,7 +369,15 @@ SignInResult Directory::sign_in(std::string_view username, std::string_view pass
         return connection.search(settings_.base_dn, Scope::subtree, filter,
                                  {"sAMAccountName", "displayName", "userPrincipalName"}, 2);
     });
-    if (accounts.entries.empty()) return fail(SignInFailure::unknown_user);
+    if (accounts.entries.empty()) {
+        // Spend what a real bind costs, so response times do not tell which accounts exist.
+        try {
+            Connection::open(connection_options(settings_))
+                ->simple_bind("CN=keydesk-no-such-account," + settings_.base_dn, password);
+        } catch (const std::exception&) {
+        }
+        return fail(SignInFailure::unknown_user);
+    }
     if (accounts.entries.size() > 1 || accounts.size_limit_exceeded) {
         return fail(SignInFailure::ambiguous_user);
     }

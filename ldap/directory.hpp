@@ -22,6 +22,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// No answer within the timeout: retrying at once would only double the wait.
+class DirectoryTimeout : public DirectoryUnavailable {
+public:
+    using DirectoryUnavailable::DirectoryUnavailable;
+};
+
 // The directory answered with something keydesk cannot work with (HTTP 500, logged in full).
 class DirectoryError : public std::runtime_error {
 public:

@@ -141,18 +141,29 @@ int serve(const ServeOptions& options) {
         return 1;
     }
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     asio::steady_timer deadline(io);
-    signals.async_wait([&](const boost::system::error_code& error, int signal) {
-        if (error) return;
-        spdlog::info("signal {}: finishing in-flight requests", signal);
-        http_server.stop();
-        // In-flight requests get a grace period; then the loop stops regardless.
-        deadline.expires_after(std::chrono::seconds(10));
-        deadline.async_wait([&](const boost::system::error_code& timer_error) {
-            if (!timer_error) io.stop();
-        });
-    });
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& error, int signal) {
+            if (error) return;
+            if (signal == SIGHUP) {
+                // Reserved for reopening files and reloading certificates; never fatal.
+                spdlog::info("SIGHUP: nothing to reload");
+                signals.async_wait(on_signal);
+                return;
+            }
+            spdlog::info("signal {}: finishing in-flight requests", signal);
+            // In-flight requests get a grace period; then the loop stops regardless.
+            deadline.expires_after(std::chrono::seconds(10));
+            deadline.async_wait([&](const boost::system::error_code& timer_error) {
+                if (!timer_error) io.stop();
+            });
+            http_server.stop([&] {
+                deadline.cancel();
+                signals.cancel();
+            });
+        };
+    signals.async_wait(on_signal);
 
     const auto port = http_server.port();
     spdlog::info("keydesk listening on https://{}:{}", config.server.listen_host, port);

@@ -429,7 +429,7 @@ function sessionTick() {
 
 function sessionWarningText(seconds) {
   if (seconds < 60) return 'Your session expires in less than a minute.';
-  const minutes = Math.ceil(seconds / 60);
+  const minutes = Math.max(1, Math.round(seconds / 60));
   return `Your session expires in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
 }
 
@@ -528,7 +528,7 @@ function roleNames(user = state.user) {
   return user.roles.map((r) => ROLE_LABELS[r] || r).join(', ');
 }
 
-function showMain(data) {
+function showMain(data, { signedIn = false } = {}) {
   const user = data.user || {};
   const previous = state.user ? state.user.name : '';
   state.user = {
@@ -569,7 +569,7 @@ function showMain(data) {
   say(ui.mainError, '');
   showView('main');
   applySessionInfo(data);
-  route({ focus: true });
+  route({ focus: true, fallBack: signedIn });
 }
 
 function defaultPage() {
@@ -577,10 +577,12 @@ function defaultPage() {
 }
 
 // Shows the page named by the URL's fragment (#keys, #audit, #security).
-function route({ focus = false } = {}) {
+// fallBack: right after signing in, a page of someone else's (left in the
+// address by the previous user) gives way to this user's first page.
+function route({ focus = false, fallBack = false } = {}) {
   if (!state.user) return;
   let page = location.hash.replace(/^#/, '');
-  if (!(page in PAGES)) {
+  if (!(page in PAGES) || (fallBack && !hasRole(page))) {
     page = defaultPage();
     history.replaceState(null, '', `#${page}`);
   }
@@ -657,7 +659,7 @@ async function onSignin(event) {
     ui.signinPassword.value = '';
     setBusy(ui.signinSubmit, false);
     if (!data || !data.user) throw new ApiError(500, 'bad_response', null);
-    showMain(data);
+    showMain(data, { signedIn: true });
     if (channel) channel.postMessage({ type: 'signed-in', user: state.user.name });
   } catch (err) {
     ui.signinPassword.value = '';
@@ -1134,7 +1136,8 @@ function renderResults(q, rawMatches) {
       text: 'Reveal…',
       attrs: {
         type: 'button',
-        'aria-label': `Reveal recovery password for ${m.computer || 'unknown computer'}, key ID ${m.key_id.slice(0, 8)}`,
+        'aria-label': `Reveal recovery password for ${m.computer || 'unknown computer'}, key ID ${m.key_id}` +
+          (m.status === 'newest' ? ', newest for this volume' : m.status === 'superseded' ? ', superseded' : ''),
       },
     });
     button.dataset.keyId = m.key_id;
@@ -1214,6 +1217,14 @@ function updateReasonText() {
   ui.revealReasonText.required = required;
   ui.revealReasonTextFlag.textContent = required ? '(required)' : '(optional)';
   ui.revealReasonTextFlag.classList.toggle('required', required);
+}
+
+// Editing the field a problem was reported on clears the report.
+function onRevealFieldEdited(field) {
+  if (field.getAttribute('aria-invalid') !== 'true') return;
+  setInvalid(field, false);
+  const fields = [ui.revealReason, ui.revealReasonText, ui.revealTicket, ui.revealEndUser];
+  if (!fields.some((f) => f.getAttribute('aria-invalid') === 'true')) say(ui.revealError, '');
 }
 
 function updateTicketField() {
@@ -1482,8 +1493,11 @@ ui.lookupQuery.addEventListener('input', () => {
 ui.revealForm.addEventListener('submit', onReveal);
 ui.revealReason.addEventListener('change', () => {
   updateReasonText();
-  setInvalid(ui.revealReason, false);
+  onRevealFieldEdited(ui.revealReason);
 });
+for (const field of [ui.revealReasonText, ui.revealTicket, ui.revealEndUser]) {
+  field.addEventListener('input', () => onRevealFieldEdited(field));
+}
 ui.revealCancel.addEventListener('click', closeRevealDialog);
 ui.revealClose.addEventListener('click', closeRevealDialog);
 ui.revealHiddenClose.addEventListener('click', closeRevealDialog);
@@ -1504,6 +1518,13 @@ ui.sessionDialog.addEventListener('cancel', (event) => {
 });
 
 window.addEventListener('hashchange', () => route({ focus: true }));
+// The skip link moves focus without touching the URL's fragment (which names the page).
+document.querySelector('.skip-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  const main = $('main');
+  main.focus();
+  main.scrollIntoView();
+});
 if (channel) channel.addEventListener('message', onChannelMessage);
 
 // Timers are throttled in background tabs: re-check the deadlines on return.

@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include "server/http/security_headers.hpp"
 #include "web/assets.hpp"
 
 namespace keydesk::server {
@@ -28,21 +29,6 @@ constexpr std::array reason_codes{
     "lost_startup_key",      "lost_pin",        "tpm_reset",
     "lost_passphrase",       "lost_smartcard",  "other",
 };
-
-void add_security_headers(Response& response) {
-    response.set("Content-Security-Policy",
-                 "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-                 "form-action 'self'");
-    response.set(http::field::strict_transport_security, "max-age=63072000; includeSubDomains");
-    response.set("X-Content-Type-Options", "nosniff");
-    response.set("Referrer-Policy", "no-referrer");
-    response.set(http::field::x_frame_options, "DENY");
-    response.set("Cross-Origin-Opener-Policy", "same-origin");
-    response.set("Cross-Origin-Resource-Policy", "same-origin");
-    if (response[http::field::cache_control].empty()) {
-        response.set(http::field::cache_control, "no-store");
-    }
-}
 
 Response json_response(const Request& request, http::status status, const json::value& body) {
     Response response{status, request.version()};
@@ -268,6 +254,15 @@ json::object Api::audit_record(const Call& call, std::string_view event,
     return record;
 }
 
+void Api::append_best_effort(boost::json::object record) {
+    // For requests already failing for another reason (the directory is down): try to leave a
+    // trace, but the answer is the original error either way.
+    try {
+        services_.audit.append(std::move(record));
+    } catch (const audit::AuditUnavailable&) {
+    }
+}
+
 void Api::audit_denied(const Call& call, std::string_view reason) {
     auto record = audit_record(call, "access.denied", "denied");
     record["reason"] = reason;
@@ -291,7 +286,7 @@ Response Api::create_session(Call& call) {
     auto record = audit_record(call, "session.login_failed", "denied");
     record["actor"] = username.substr(0, 256);
 
-    if (auto wait = services_.throttle.retry_after(username, call.client.address)) {
+    if (auto wait = services_.throttle.begin_attempt(username, call.client.address)) {
         wipe(*body, "password");
         record["reason"] = "throttled";
         services_.audit.append(std::move(record));
@@ -301,11 +296,21 @@ Response Api::create_session(Call& call) {
         return response;
     }
 
-    const auto result = services_.directory.sign_in(username, std::string_view(password));
+    ldap::SignInResult result;
+    try {
+        result = services_.directory.sign_in(username, std::string_view(password));
+    } catch (const ldap::DirectoryUnavailable&) {
+        wipe(*body, "password");
+        services_.throttle.not_counted(username, call.client.address);
+        record["outcome"] = "error";
+        record["reason"] = "directory_unavailable";
+        append_best_effort(std::move(record));
+        throw;
+    }
     wipe(*body, "password");
     if (!result.staff) {
-        if (result.failure != ldap::SignInFailure::invalid_username) {
-            services_.throttle.record_failure(username, call.client.address);
+        if (result.failure == ldap::SignInFailure::invalid_username) {
+            services_.throttle.not_counted(username, call.client.address);
         }
         record["reason"] = ldap::to_string(result.failure);
         services_.audit.append(std::move(record));
@@ -320,6 +325,7 @@ Response Api::create_session(Call& call) {
     session.dn = result.staff->dn;
     session.roles = services_.roles.roles_for(result.staff->group_dns);
     record["actor"] = session.username;
+    services_.throttle.succeeded(username, call.client.address);
     if (session.roles.empty()) {
         record["reason"] = "no_role";
         services_.audit.append(std::move(record));
@@ -327,7 +333,6 @@ Response Api::create_session(Call& call) {
                      session.username);
         return error_response(request, http::status::forbidden, "no_role");
     }
-    services_.throttle.record_success(username);
 
     record["event"] = "session.login";
     record["outcome"] = "success";
@@ -386,9 +391,21 @@ Response Api::lookup(Call& call) {
     }
     const auto ticket = string_field(*body, "ticket");
     if (ticket.size() > max_ticket_length) {
+        record["reason"] = "invalid_ticket";
+        services_.audit.append(std::move(record));
         return error_response(request, http::status::bad_request, "invalid_ticket");
     }
     if (!ticket.empty()) record["ticket"] = ticket;
+    auto search = [&](auto&& find) {
+        try {
+            return find();
+        } catch (const ldap::DirectoryUnavailable&) {
+            record["outcome"] = "error";
+            record["reason"] = "directory_unavailable";
+            append_best_effort(std::move(record));
+            throw;
+        }
+    };
 
     ldap::KeySearchResult found;
     if (has_key) {
@@ -402,7 +419,7 @@ Response Api::lookup(Call& call) {
                                   ldap::describe(why));
         }
         record["query"] = json::object{{"key_id", prefix->dashed()}};
-        found = services_.directory.find_keys(*prefix);
+        found = search([&] { return services_.directory.find_keys(*prefix); });
     } else {
         const auto typed = string_field(*body, "computer");
         std::string name;
@@ -412,7 +429,7 @@ Response Api::lookup(Call& call) {
             return error_response(request, http::status::bad_request, "invalid_computer");
         }
         record["query"] = json::object{{"computer", name}};
-        found = services_.directory.find_keys_for_computer(name);
+        found = search([&] { return services_.directory.find_keys_for_computer(name); });
     }
 
     json::array matches;
@@ -471,8 +488,16 @@ Response Api::reveal(Call& call) {
         return refuse("invalid_ticket");
     }
 
-    auto read = services_.directory.read_recovery_password(
-        *key_id, computer_dn.empty() ? std::nullopt : std::optional<std::string>(computer_dn));
+    ldap::PasswordReadResult read;
+    try {
+        read = services_.directory.read_recovery_password(
+            *key_id, computer_dn.empty() ? std::nullopt : std::optional<std::string>(computer_dn));
+    } catch (const ldap::DirectoryUnavailable&) {
+        record["outcome"] = "error";
+        record["reason_code"] = "directory_unavailable";
+        append_best_effort(std::move(record));
+        throw;
+    }
     using Outcome = ldap::PasswordReadResult::Outcome;
     if (read.outcome == Outcome::not_found) {
         record["outcome"] = "not_found";

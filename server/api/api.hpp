@@ -52,6 +52,7 @@ private:
     boost::json::object audit_record(const Call& call, std::string_view event,
                                      std::string_view outcome) const;
     void audit_denied(const Call& call, std::string_view reason);
+    void append_best_effort(boost::json::object record);
 
     ApiServices services_;
     std::optional<std::regex> ticket_pattern_;

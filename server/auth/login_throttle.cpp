@@ -28,20 +28,28 @@ std::optional<std::chrono::seconds> LoginThrottle::check(Failures& failures, uns
     return std::max(std::chrono::seconds(1), std::chrono::ceil<std::chrono::seconds>(wait));
 }
 
-std::optional<std::chrono::seconds> LoginThrottle::retry_after(const std::string& account,
-                                                               const std::string& client,
-                                                               Clock::time_point now) {
+std::optional<std::chrono::seconds> LoginThrottle::begin_attempt(const std::string& account,
+                                                                 const std::string& client,
+                                                                 Clock::time_point now) {
     std::lock_guard lock(mutex_);
-    std::optional<std::chrono::seconds> wait;
-    if (auto found = by_account_.find(account_key(account)); found != by_account_.end()) {
-        wait = check(found->second, limits_.failures_per_account, now);
+    if (by_account_.size() + by_client_.size() > max_tracked) prune_locked(now);
+    auto& account_failures = by_account_[account_key(account)];
+    auto& client_failures = by_client_[client];
+    std::optional<std::chrono::seconds> wait = check(account_failures, limits_.failures_per_account, now);
+    if (auto client_wait = check(client_failures, limits_.failures_per_client, now)) {
+        wait = std::max(wait.value_or(std::chrono::seconds(0)), *client_wait);
     }
-    if (auto found = by_client_.find(client); found != by_client_.end()) {
-        if (auto client_wait = check(found->second, limits_.failures_per_client, now)) {
-            wait = std::max(wait.value_or(std::chrono::seconds(0)), *client_wait);
-        }
+    if (wait) return wait;
+    account_failures.push_back(now);
+    client_failures.push_back(now);
+    return std::nullopt;
+}
+
+void LoginThrottle::drop_newest(std::unordered_map<std::string, Failures>& map,
+                                const std::string& key) {
+    if (auto found = map.find(key); found != map.end() && !found->second.empty()) {
+        found->second.pop_back();
     }
-    return wait;
 }
 
 void LoginThrottle::prune_locked(Clock::time_point now) {
@@ -54,17 +62,16 @@ void LoginThrottle::prune_locked(Clock::time_point now) {
     prune(by_client_);
 }
 
-void LoginThrottle::record_failure(const std::string& account, const std::string& client,
-                                   Clock::time_point now) {
-    std::lock_guard lock(mutex_);
-    if (by_account_.size() + by_client_.size() > max_tracked) prune_locked(now);
-    by_account_[account_key(account)].push_back(now);
-    by_client_[client].push_back(now);
-}
-
-void LoginThrottle::record_success(const std::string& account) {
+void LoginThrottle::succeeded(const std::string& account, const std::string& client) {
     std::lock_guard lock(mutex_);
     by_account_.erase(account_key(account));
+    drop_newest(by_client_, client);
+}
+
+void LoginThrottle::not_counted(const std::string& account, const std::string& client) {
+    std::lock_guard lock(mutex_);
+    drop_newest(by_account_, account_key(account));
+    drop_newest(by_client_, client);
 }
 
 }  // namespace keydesk::server

@@ -24,19 +24,24 @@ public:
     explicit LoginThrottle(Limits limits) : limits_(limits) {}
     LoginThrottle() : LoginThrottle(Limits{}) {}
 
-    // How long the caller must wait before trying again, if it is throttled now.
-    std::optional<std::chrono::seconds> retry_after(const std::string& account,
-                                                    const std::string& client,
-                                                    Clock::time_point now = Clock::now());
-    void record_failure(const std::string& account, const std::string& client,
-                        Clock::time_point now = Clock::now());
-    void record_success(const std::string& account);
+    // Starts a sign-in attempt. If the account or client is throttled, returns how long to wait
+    // and reserves nothing. Otherwise the attempt counts as a failure from now on, so parallel
+    // attempts cannot overrun the limit, until succeeded() or not_counted() says otherwise.
+    std::optional<std::chrono::seconds> begin_attempt(const std::string& account,
+                                                      const std::string& client,
+                                                      Clock::time_point now = Clock::now());
+    // The attempt signed in: the account's failures are forgiven, the client's reservation is
+    // returned.
+    void succeeded(const std::string& account, const std::string& client);
+    // The attempt never reached the directory (malformed input): return the reservation.
+    void not_counted(const std::string& account, const std::string& client);
 
 private:
     using Failures = std::vector<Clock::time_point>;
     std::optional<std::chrono::seconds> check(Failures& failures, unsigned limit,
                                               Clock::time_point now) const;
     void prune_locked(Clock::time_point now);
+    static void drop_newest(std::unordered_map<std::string, Failures>& map, const std::string& key);
 
     Limits limits_;
     std::mutex mutex_;

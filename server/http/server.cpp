@@ -1,6 +1,8 @@
 // HttpServer: Beast's async-ssl server flow written with C++20 coroutines.
 #include "server/http/server.hpp"
 
+#include "server/http/security_headers.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -37,9 +39,7 @@ std::string loggable_path(std::string_view target) {
 Response plain_error(http::status status, std::string_view code) {
     Response response{status, 11};
     response.set(http::field::content_type, "application/json");
-    response.set(http::field::cache_control, "no-store");
-    response.set("X-Content-Type-Options", "nosniff");
-    response.set(http::field::strict_transport_security, "max-age=63072000; includeSubDomains");
+    add_security_headers(response);
     response.body() = std::string(R"({"error":")") + std::string(code) + "\"}";
     response.keep_alive(false);
     return response;
@@ -61,7 +61,9 @@ std::string new_request_id() {
 
 struct HttpServer::Connection {
     beast::ssl_stream<beast::tcp_stream>* stream = nullptr;
-    bool idle = false;  // waiting for the next request: safe to close at shutdown
+    // Waiting for a request; safe to close at shutdown while no byte of it has arrived.
+    bool idle = false;
+    const http::request_parser<http::string_body>* parser = nullptr;
 };
 
 HttpServer::HttpServer(asio::io_context& io, asio::ssl::context& tls, asio::thread_pool& workers,
@@ -79,25 +81,31 @@ void HttpServer::listen(const tcp::endpoint& endpoint) {
 
 std::uint16_t HttpServer::port() const { return acceptor_.local_endpoint().port(); }
 
-void HttpServer::stop() {
-    stopping_ = true;
+void HttpServer::stop(std::function<void()> on_drained) {
+    registry_->stopping = true;
+    registry_->on_drained = std::move(on_drained);
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    for (auto& [id, connection] : connections_) {
-        if (connection->idle) beast::get_lowest_layer(*connection->stream).cancel();
+    for (auto& [id, connection] : registry_->connections) {
+        if (connection->idle && connection->parser && !connection->parser->got_some()) {
+            beast::get_lowest_layer(*connection->stream).cancel();
+        }
+    }
+    if (registry_->connections.empty() && registry_->on_drained) {
+        asio::post(io_, std::exchange(registry_->on_drained, nullptr));
     }
 }
 
 asio::awaitable<void> HttpServer::accept_loop() {
-    while (!stopping_) {
+    while (!registry_->stopping) {
         auto [error, socket] = co_await acceptor_.async_accept(use_tuple);
         if (error) {
-            if (stopping_ || error == asio::error::operation_aborted) break;
+            if (registry_->stopping || error == asio::error::operation_aborted) break;
             spdlog::warn("accept failed: {}", error.message());
             continue;
         }
-        if (connections_.size() >= limits_.max_connections) {
-            spdlog::warn("connection refused: {} connections open", connections_.size());
+        if (registry_->connections.size() >= limits_.max_connections) {
+            spdlog::warn("connection refused: {} connections open", registry_->connections.size());
             continue;  // the socket closes as it goes out of scope
         }
         asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
@@ -110,14 +118,19 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
     const std::string client_address = endpoint_error ? "unknown" : peer.address().to_string();
 
     beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls_);
-    Connection connection{&stream, false};
-    const auto id = next_connection_id_++;
-    connections_.emplace(id, &connection);
+    Connection connection{&stream, false, nullptr};
+    const auto id = registry_->next_id++;
+    registry_->connections.emplace(id, &connection);
     struct Unregister {
-        std::unordered_map<std::uint64_t, Connection*>& map;
+        std::shared_ptr<Registry> registry;
         std::uint64_t id;
-        ~Unregister() { map.erase(id); }
-    } unregister{connections_, id};
+        ~Unregister() {
+            registry->connections.erase(id);
+            if (registry->stopping && registry->connections.empty() && registry->on_drained) {
+                std::exchange(registry->on_drained, nullptr)();
+            }
+        }
+    } unregister{registry_, id};
 
     beast::get_lowest_layer(stream).expires_after(limits_.handshake_timeout);
     auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
@@ -127,7 +140,8 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
     }
 
     beast::flat_buffer buffer;
-    for (unsigned served = 0; served < limits_.max_requests_per_connection && !stopping_; ++served) {
+    for (unsigned served = 0;
+         served < limits_.max_requests_per_connection && !registry_->stopping; ++served) {
         // A fresh parser per request, so the limits apply to each message.
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
@@ -136,8 +150,10 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
         beast::get_lowest_layer(stream).expires_after(served == 0 ? limits_.read_timeout
                                                                   : limits_.idle_timeout);
         connection.idle = true;
+        connection.parser = &parser;
         auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
         connection.idle = false;
+        connection.parser = nullptr;
         if (read_error == http::error::end_of_stream || read_error == asio::error::operation_aborted ||
             read_error == beast::error::timeout || read_error == asio::ssl::error::stream_truncated) {
             break;
@@ -174,7 +190,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
                     }
                 },
                 asio::use_awaitable);
-            response.keep_alive(response.keep_alive() && request.keep_alive() && !stopping_ &&
+            response.keep_alive(response.keep_alive() && request.keep_alive() && !registry_->stopping &&
                                 served + 1 < limits_.max_requests_per_connection);
         }
         response.prepare_payload();
@@ -186,8 +202,9 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
                                  .count();
         spdlog::info("{} {} {} {:.1f}ms rid={} client={}", method, path, response.result_int(),
                      elapsed, client.request_id, client_address);
-        // The body may have held a recovery password: wipe it rather than leave it in the heap.
+        // The bodies may have held a staff or recovery password: wipe them, not just free them.
         OPENSSL_cleanse(response.body().data(), response.body().size());
+        if (!read_error) OPENSSL_cleanse(parser.get().body().data(), parser.get().body().size());
         if (write_error || !response.keep_alive()) break;
     }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <unordered_map>
 
 #include <boost/asio/awaitable.hpp>
@@ -41,12 +42,21 @@ public:
     void listen(const boost::asio::ip::tcp::endpoint& endpoint);
     std::uint16_t port() const;
 
-    // Stops accepting, closes idle keep-alive connections and lets in-flight requests finish.
+    // Stops accepting, closes idle keep-alive connections and lets in-flight requests finish;
+    // `on_drained` runs (on the I/O thread) once the last connection has closed.
     // Call on the I/O thread.
-    void stop();
+    void stop(std::function<void()> on_drained);
 
 private:
     struct Connection;
+    // Shared with every connection's coroutine, so that a coroutine frame destroyed late (with
+    // its io_context) never touches a destroyed server.
+    struct Registry {
+        bool stopping = false;
+        std::uint64_t next_id = 0;
+        std::unordered_map<std::uint64_t, Connection*> connections;  // I/O thread only
+        std::function<void()> on_drained;
+    };
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
 
@@ -56,9 +66,7 @@ private:
     Handler handler_;
     HttpLimits limits_;
     boost::asio::ip::tcp::acceptor acceptor_;
-    bool stopping_ = false;
-    std::uint64_t next_connection_id_ = 0;
-    std::unordered_map<std::uint64_t, Connection*> connections_;  // I/O thread only
+    std::shared_ptr<Registry> registry_ = std::make_shared<Registry>();
 };
 
 // A random id for a request: 16 hex characters.

@@ -123,4 +123,4 @@ mkdir -p "$KEYDESK_SCREENSHOTS"
 echo "== browser tests against $KEYDESK_URL ($binary)"
 if [ $# -eq 0 ]; then set -- "$here"/tests/*.test.mjs; fi
 cd "$here"
-node --test --test-reporter=spec "$@"
+node --test --test-concurrency="${KD_BROWSER_JOBS:-1}" --test-reporter=spec "$@"

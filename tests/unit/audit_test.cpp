@@ -174,15 +174,38 @@ TEST_F(AuditTest, DetectsTruncatedLineAndRepairsItOnOpen) {
     AuditLog log(dir_, key);
     ASSERT_EQ(log.warnings().size(), 1u);
     EXPECT_NE(log.warnings()[0].find("torn"), std::string::npos);
-    EXPECT_EQ(log.append({{"event", "service.start"}}), 4u);
+    // The repair is itself on the record (seq 4), before anything else is appended.
+    EXPECT_EQ(log.append({{"event", "service.start"}}), 5u);
     report = verify_log(dir_, key);
     EXPECT_TRUE(report.ok) << report.problem;
+    const auto repair = boost::json::parse(lines().at(3)).as_object();
+    EXPECT_EQ(repair.at("event").as_string(), "audit.repair");
+    EXPECT_EQ(repair.at("torn_bytes").as_int64(), 22);
     // The torn bytes are kept aside, not dropped.
     bool kept = false;
     for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
         kept = kept || entry.path().string().find(".torn-") != std::string::npos;
     }
     EXPECT_TRUE(kept);
+}
+
+TEST_F(AuditTest, ALastRecordMissingOnlyItsNewlineIsCompletedNotMovedAside) {
+    write_records(3);
+    auto all = lines();
+    {
+        std::ofstream out(keydesk::audit::log_files(dir_).back(), std::ios::trunc);
+        out << all[0] << "\n" << all[1] << "\n" << all[2];  // no final newline
+    }
+    AuditLog log(dir_, key);
+    EXPECT_EQ(log.append({{"event", "service.start"}}), 4u);
+    EXPECT_TRUE(verify_log(dir_, key).ok);
+    EXPECT_EQ(lines().size(), 4u);
+}
+
+TEST_F(AuditTest, AFileHoldingOnlyANewlineIsNotRead) {
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "audit-00000000000000000001.jsonl") << "\n";
+    EXPECT_THROW(AuditLog(dir_, key), AuditUnavailable);
 }
 
 TEST_F(AuditTest, FailsClosedWhenTheDiskIsFull) {

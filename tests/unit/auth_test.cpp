@@ -76,30 +76,40 @@ TEST(Cookies, FindsTheSessionCookie) {
 TEST(Throttle, BlocksAnAccountBeforeADWouldLockIt) {
     LoginThrottle throttle({.failures_per_account = 4, .failures_per_client = 100, .window = 900s});
     const auto now = LoginThrottle::Clock::now();
-    for (int i = 0; i < 3; ++i) {
-        EXPECT_FALSE(throttle.retry_after("alice", "10.0.0.1", now));
-        throttle.record_failure("alice", "10.0.0.1", now);
-    }
-    throttle.record_failure("CORP\\Alice", "10.0.0.2", now);  // the same account, another form
-    const auto wait = throttle.retry_after("alice@corp.example.com", "10.0.0.3", now + 60s);
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.1", now));
+    // The same account in another form, from another client: the fourth attempt.
+    EXPECT_FALSE(throttle.begin_attempt("CORP\\Alice", "10.0.0.2", now));
+    const auto wait = throttle.begin_attempt("alice@corp.example.com", "10.0.0.3", now + 60s);
     ASSERT_TRUE(wait);
     EXPECT_EQ(wait->count(), 840);
-    EXPECT_FALSE(throttle.retry_after("bob", "10.0.0.3", now));
-    EXPECT_FALSE(throttle.retry_after("alice", "10.0.0.3", now + 901s));  // window passed
+    EXPECT_FALSE(throttle.begin_attempt("bob", "10.0.0.3", now));
+    EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.3", now + 901s));  // window passed
+}
+
+TEST(Throttle, ParallelAttemptsCannotOverrunTheLimit) {
+    // Attempts in flight count before their outcome is known.
+    LoginThrottle throttle({.failures_per_account = 4, .failures_per_client = 100, .window = 900s});
+    int admitted = 0;
+    for (int i = 0; i < 8; ++i) admitted += throttle.begin_attempt("alice", "10.0.0.1") ? 0 : 1;
+    EXPECT_EQ(admitted, 4);
 }
 
 TEST(Throttle, BlocksAClientSprayingAccounts) {
     LoginThrottle throttle({.failures_per_account = 4, .failures_per_client = 5, .window = 900s});
     const auto now = LoginThrottle::Clock::now();
-    for (int i = 0; i < 5; ++i) throttle.record_failure("user" + std::to_string(i), "10.0.0.9", now);
-    EXPECT_TRUE(throttle.retry_after("someone-else", "10.0.0.9", now));
-    EXPECT_FALSE(throttle.retry_after("someone-else", "10.0.0.8", now));
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(throttle.begin_attempt("user" + std::to_string(i), "10.0.0.9", now));
+    EXPECT_TRUE(throttle.begin_attempt("someone-else", "10.0.0.9", now));
+    EXPECT_FALSE(throttle.begin_attempt("someone-else", "10.0.0.8", now));
 }
 
-TEST(Throttle, SuccessClearsTheAccount) {
+TEST(Throttle, SuccessForgivesTheAccountAndMalformedAttemptsDoNotCount) {
     LoginThrottle throttle({.failures_per_account = 2, .failures_per_client = 100, .window = 900s});
-    throttle.record_failure("alice", "10.0.0.1");
-    throttle.record_success("alice");
-    throttle.record_failure("alice", "10.0.0.1");
-    EXPECT_FALSE(throttle.retry_after("alice", "10.0.0.1"));
+    EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.1"));  // failed
+    EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.1"));
+    throttle.succeeded("alice", "10.0.0.1");
+    EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.1"));
+    throttle.not_counted("alice", "10.0.0.1");
+    EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.1"));  // one failure on the books
+    EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.1"));  // two
+    EXPECT_TRUE(throttle.begin_attempt("alice", "10.0.0.1"));
 }

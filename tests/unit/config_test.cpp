@@ -131,6 +131,9 @@ TEST(Config, RequiresEverySection) {
 TEST(Config, AcceptsStartTlsWithLdapUris) {
     auto text = replaced(valid_config, "\"ldaps://dc2.corp.example.com\"", "\"ldap://dc2\"");
     text = replaced(text, "domain = \"CORP\"", "domain = \"CORP\"\nstart_tls = true");
+    EXPECT_NE(error_for(text).find("directory.uris[0]: ldaps:// is TLS already"), std::string::npos)
+        << error_for(text);
+    text = replaced(text, "\"ldaps://dc1.corp.example.com:636\"", "\"ldap://dc1\"");
     EXPECT_TRUE(parse_config(text, "/").directory.start_tls);
 }
 

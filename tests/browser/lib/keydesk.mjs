@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -250,6 +249,3 @@ export async function focused(page) {
   });
 }
 
-export function tempDir(prefix) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
