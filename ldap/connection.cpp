@@ -145,11 +145,21 @@ BindOutcome Connection::simple_bind(const std::string& dn, std::string_view pass
 SearchResult Connection::search(const std::string& base, Scope scope, const std::string& filter,
                                 const std::vector<std::string>& attributes, int size_limit,
                                 int page_size) {
+    SearchResult result;
+    result.size_limit_exceeded =
+        search_each(base, scope, filter, attributes, size_limit, page_size,
+                    [&](Entry& entry) { result.entries.push_back(std::move(entry)); });
+    return result;
+}
+
+bool Connection::search_each(const std::string& base, Scope scope, const std::string& filter,
+                             const std::vector<std::string>& attributes, int size_limit,
+                             int page_size, const std::function<void(Entry&)>& on_entry) {
     std::vector<char*> attribute_list;
     for (const auto& attribute : attributes) attribute_list.push_back(const_cast<char*>(attribute.c_str()));
     attribute_list.push_back(nullptr);
 
-    SearchResult result;
+    bool size_limit_exceeded = false;
     struct CookieFree {
         void operator()(berval* cookie) const { ber_bvfree(cookie); }
     };
@@ -173,9 +183,9 @@ SearchResult Connection::search(const std::string& base, Scope scope, const std:
         if (page_control) ldap_control_free(page_control);
         MessagePtr message(raw);
         cookie.reset();
-        if (code == LDAP_NO_SUCH_OBJECT) return result;
+        if (code == LDAP_NO_SUCH_OBJECT) return false;
         if (code == LDAP_SIZELIMIT_EXCEEDED) {
-            result.size_limit_exceeded = true;
+            size_limit_exceeded = true;
         } else if (code != LDAP_SUCCESS) {
             fail(code, "search");
         }
@@ -200,10 +210,10 @@ SearchResult Connection::search(const std::string& base, Scope scope, const std:
                 ldap_memfree(name);
             }
             if (position) ber_free(position, 0);
-            result.entries.push_back(std::move(parsed));
+            on_entry(parsed);
         }
 
-        if (page_size <= 0 || result.size_limit_exceeded) break;
+        if (page_size <= 0 || size_limit_exceeded) break;
         // Find the server's page response control and its cookie for the next page.
         LDAPControl** response_controls = nullptr;
         int result_code = 0;
@@ -225,7 +235,7 @@ SearchResult Connection::search(const std::string& base, Scope scope, const std:
         }
         if (response_controls) ldap_controls_free(response_controls);
     } while (cookie);
-    return result;
+    return size_limit_exceeded;
 }
 
 bool Connection::is_active_directory() {

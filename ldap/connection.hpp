@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -64,6 +65,12 @@ public:
     SearchResult search(const std::string& base, Scope scope, const std::string& filter,
                         const std::vector<std::string>& attributes, int size_limit = 0,
                         int page_size = 0);
+
+    // The same, handing each entry to `on_entry` as it arrives (one page in memory at a time).
+    // Returns whether the size limit cut the result short.
+    bool search_each(const std::string& base, Scope scope, const std::string& filter,
+                     const std::vector<std::string>& attributes, int size_limit, int page_size,
+                     const std::function<void(Entry&)>& on_entry);
 
     // Whether the root DSE lists the Active Directory capability (AD and Samba AD do).
     bool is_active_directory();

@@ -37,9 +37,9 @@ std::optional<GuidBytes> as_guid(const std::string* value) {
     return bytes;
 }
 
-// "2023-01-10T09:00:00+01:00{...}" -> "2023-01-10T08:00:00Z"; empty if the cn has no such time.
-std::string creation_time_from_cn(std::string_view cn) {
-    if (cn.size() < 25) return {};
+// "2023-01-10T09:00:00+01:00{...}" -> seconds since 1970, UTC.
+std::optional<std::time_t> creation_epoch_from_cn(std::string_view cn) {
+    if (cn.size() < 25) return std::nullopt;
     std::tm local{};
     int offset_hours = 0, offset_minutes = 0;
     char sign = 0;
@@ -48,13 +48,21 @@ std::string creation_time_from_cn(std::string_view cn) {
                     &local.tm_mday, &local.tm_hour, &local.tm_min, &local.tm_sec, &sign,
                     &offset_hours, &offset_minutes) != 9 ||
         (sign != '+' && sign != '-')) {
-        return {};
+        return std::nullopt;
     }
     local.tm_year -= 1900;
     local.tm_mon -= 1;
     std::time_t seconds = timegm(&local);
     const int offset = (offset_hours * 60 + offset_minutes) * 60;
     seconds += sign == '+' ? -offset : offset;
+    return seconds;
+}
+
+// The same as RFC 3339 UTC, "2023-01-10T08:00:00Z"; empty if the cn has no such time.
+std::string creation_time_from_cn(std::string_view cn) {
+    const auto epoch = creation_epoch_from_cn(cn);
+    if (!epoch) return {};
+    const std::time_t seconds = *epoch;
     std::tm utc{};
     gmtime_r(&seconds, &utc);
     char text[32];
@@ -87,6 +95,19 @@ SignInFailure failure_from_diagnostic(std::string_view diagnostic) {
     if (code == "773") return SignInFailure::must_change_password;
     if (code == "775") return SignInFailure::account_locked_out;
     return SignInFailure::invalid_credentials;
+}
+
+// Attributes the index reads: metadata and the change counter, never the password.
+const std::vector<std::string> index_attributes_ad{"cn", "msFVE-RecoveryGuid", "msFVE-VolumeGuid",
+                                                   "uSNChanged"};
+const std::vector<std::string> index_attributes_other{"cn", "msFVE-RecoveryGuid",
+                                                      "msFVE-VolumeGuid", "modifyTimestamp"};
+constexpr int index_page_size = 1000;  // AD's MaxPageSize
+
+// uSNChanged values compare as numbers, modifyTimestamp values (GeneralizedTime) as text.
+bool high_water_less(const std::string& a, const std::string& b, bool numeric) {
+    if (numeric && a.size() != b.size()) return a.size() < b.size();
+    return a < b;
 }
 
 ConnectionOptions connection_options(const DirectorySettings& settings) {
@@ -245,7 +266,44 @@ RecoveryKey Directory::to_recovery_key(const Entry& entry) const {
     return key;
 }
 
+KeySearchResult Directory::confirm_live(Connection& connection,
+                                        const std::vector<KeyRecord>& candidates) {
+    // One indexed search for all candidates: equality on each full GUID. The directory stays the
+    // truth: a key deleted since the last sync simply does not come back.
+    std::string filter = "(&(objectClass=msFVE-RecoveryInformation)(|";
+    for (const auto& candidate : candidates) {
+        const auto key_id = KeyIdPrefix::parse(display_text(candidate.key_id), 32);
+        const auto bytes = key_id->guid_bytes();
+        filter += equality_filter("msFVE-RecoveryGuid",
+                                  std::string_view(reinterpret_cast<const char*>(bytes.data()), 16));
+    }
+    filter += "))";
+    const auto found = connection.search(settings_.base_dn, Scope::subtree, filter, key_attributes,
+                                         static_cast<int>(candidates.size()));
+    KeySearchResult result;
+    for (const auto& entry : found.entries) result.keys.push_back(to_recovery_key(entry));
+    return result;
+}
+
 KeySearchResult Directory::find_keys(const KeyIdPrefix& prefix) {
+    if (!prefix.complete() && index_.loaded()) {
+        const auto limit = static_cast<std::size_t>(settings_.max_results);
+        auto candidates = index_.find_prefix(prefix, limit + 1);
+        if (!candidates.empty()) {
+            const bool more = candidates.size() > limit;
+            candidates.resize(std::min(candidates.size(), limit));
+            auto result = with_service_connection(
+                [&](Connection& connection) { return confirm_live(connection, candidates); });
+            if (!result.keys.empty()) {
+                result.truncated = more;
+                std::sort(result.keys.begin(), result.keys.end(),
+                          [](const RecoveryKey& a, const RecoveryKey& b) { return a.created > b.created; });
+                return result;
+            }
+        }
+        // Nothing known locally (or all of it gone): ask the directory itself before answering
+        // "not found", so a key escrowed a second ago is never missed.
+    }
     const auto filter = recovery_key_filter(prefix);
     auto found = with_service_connection([&](Connection& connection) {
         return connection.search(settings_.base_dn, Scope::subtree, filter, key_attributes,
@@ -405,6 +463,104 @@ SignInResult Directory::sign_in(std::string_view username, std::string_view pass
         [&](Connection& connection) { return resolve_groups(connection, account.dn); });
     result.staff = std::move(staff);
     return result;
+}
+
+void Directory::start_index() {
+    index_thread_ = std::jthread([this](std::stop_token stop) { index_loop(stop); });
+}
+
+IndexStatus Directory::index_status() const {
+    std::lock_guard lock(index_mutex_);
+    auto status = index_status_;
+    status.loaded = index_.loaded();
+    status.keys = index_.size();
+    status.memory_bytes = index_.memory_bytes();
+    return status;
+}
+
+void Directory::index_loop(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+        sync_index_now();
+        std::unique_lock lock(index_mutex_);
+        index_wake_.wait_for(lock, stop, settings_.index_poll, [] { return false; });
+    }
+}
+
+void Directory::sync_index_now() {
+    // Only the index thread (or a test, with the thread not started) calls this.
+    try {
+        if (!index_connection_) {
+            // A connection of its own: a full load must not hold a request's pool slot.
+            index_connection_ = Connection::open(connection_options(settings_));
+            const auto bound = index_connection_->simple_bind(settings_.bind_dn, settings_.bind_password);
+            if (bound.code != LDAP_SUCCESS) {
+                throw DirectoryUnavailable("index: service account bind failed: " + bound.diagnostic);
+            }
+            index_is_ad_ = index_connection_->is_active_directory();
+        }
+        // A change counter belongs to one DC: after a failover, start again from a full load.
+        const bool full = !index_.loaded() || index_connection_->uri() != index_uri_ ||
+                          std::chrono::steady_clock::now() >= next_full_load_;
+        sync_index(*index_connection_, full);
+        std::lock_guard lock(index_mutex_);
+        index_status_.last_error.clear();
+    } catch (const std::exception& error) {
+        index_connection_.reset();
+        std::lock_guard lock(index_mutex_);
+        index_status_.last_error = error.what();
+    }
+}
+
+void Directory::sync_index(Connection& connection, bool full) {
+    const std::string change_attribute = index_is_ad_ ? "uSNChanged" : "modifyTimestamp";
+    std::string filter = "(objectClass=msFVE-RecoveryInformation)";
+    if (!full && !index_high_water_.empty()) {
+        // AD's counter is exact: ask for what is newer. A timestamp has one-second steps: ask
+        // for the same second again (updates are idempotent).
+        const auto from = index_is_ad_ ? std::to_string(std::stoull(index_high_water_) + 1)
+                                       : index_high_water_;
+        filter = "(&" + filter + "(" + change_attribute + ">=" + escape_filter_value(from) + "))";
+    }
+
+    KeyIndex::Builder builder;
+    std::vector<KeyRecord> changes;
+    std::string high_water = full ? std::string() : index_high_water_;
+    connection.search_each(
+        settings_.base_dn, Scope::subtree, filter,
+        index_is_ad_ ? index_attributes_ad : index_attributes_other, 0, index_page_size,
+        [&](Entry& entry) {
+            const auto guid = as_guid(entry.first("msFVE-RecoveryGuid"));
+            if (!guid) return;
+            const auto key_id = display_bytes(KeyIdPrefix::from_guid_bytes(*guid));
+            GuidBytes volume_id{};
+            if (auto volume = as_guid(entry.first("msFVE-VolumeGuid"))) {
+                volume_id = display_bytes(KeyIdPrefix::from_guid_bytes(*volume));
+            }
+            const auto* cn = entry.first("cn");
+            const auto created = cn ? creation_epoch_from_cn(*cn) : std::nullopt;
+            const auto created_seconds =
+                created && *created > 0 ? static_cast<std::uint32_t>(*created) : 0u;
+            if (const auto* change = entry.first(change_attribute);
+                change && high_water_less(high_water, *change, index_is_ad_)) {
+                high_water = *change;
+            }
+            if (full) {
+                builder.add(key_id, volume_id, created_seconds, parent_dn(entry.dn));
+            } else {
+                changes.push_back({key_id, volume_id, created_seconds, parent_dn(entry.dn)});
+            }
+        });
+
+    if (full) {
+        index_.install(std::move(builder));
+        index_uri_ = connection.uri();
+        next_full_load_ = std::chrono::steady_clock::now() + settings_.index_full_resync;
+    } else {
+        index_.upsert(changes);
+    }
+    index_high_water_ = high_water;
+    std::lock_guard lock(index_mutex_);
+    ++(full ? index_status_.full_loads : index_status_.polls);
 }
 
 std::vector<std::string> Directory::resolve_groups(Connection& connection,

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
+#include <thread>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "ldap/key_id.hpp"
+#include "ldap/key_index.hpp"
 
 namespace keydesk::ldap {
 
@@ -49,6 +52,20 @@ struct DirectorySettings {
     GroupResolution group_resolution = GroupResolution::automatic;
     unsigned pool_size = 4;     // service-account connections
     unsigned max_results = 50;  // recovery keys returned by one lookup
+    // The Key ID index (see start_index()): how often to poll for changes, and how often to
+    // reload everything (which also drops deleted keys).
+    std::chrono::seconds index_poll{5};
+    std::chrono::minutes index_full_resync{15};
+};
+
+// What the index is doing, for /readyz and the service log.
+struct IndexStatus {
+    bool loaded = false;
+    std::size_t keys = 0;
+    std::size_t memory_bytes = 0;
+    std::uint64_t full_loads = 0;
+    std::uint64_t polls = 0;
+    std::string last_error;
 };
 
 // One msFVE-RecoveryInformation object, without its password.
@@ -162,7 +179,19 @@ public:
 
     const DirectorySettings& settings() const { return settings_; }
 
+    // Starts a background thread that loads the Key ID index with a paged search and keeps it
+    // fresh by polling for changes (uSNChanged on AD, modifyTimestamp elsewhere). Until the first
+    // load completes, prefix lookups search the directory live.
+    void start_index();
+    IndexStatus index_status() const;
+    // Runs one index synchronization now (tests): a full load if none happened yet, else a poll.
+    void sync_index_now();
+
 private:
+    void index_loop(std::stop_token stop);
+    void sync_index(Connection& connection, bool full);
+    KeySearchResult confirm_live(Connection& connection, const std::vector<KeyRecord>& candidates);
+
     class Lease;
     std::unique_ptr<Connection> take_connection();
     void give_back(std::unique_ptr<Connection> connection);
@@ -175,7 +204,17 @@ private:
     std::mutex mutex_;
     std::condition_variable available_;
     std::vector<std::unique_ptr<Connection>> idle_;  // null entries are slots not yet connected
-    unsigned leased_ = 0;
+
+    KeyIndex index_;
+    mutable std::mutex index_mutex_;  // guards the sync state below
+    std::unique_ptr<Connection> index_connection_;
+    std::string index_uri_;           // the DC the high-water mark belongs to
+    bool index_is_ad_ = false;
+    std::string index_high_water_;    // uSNChanged (AD) or modifyTimestamp (others)
+    std::chrono::steady_clock::time_point next_full_load_{};
+    IndexStatus index_status_;
+    std::condition_variable_any index_wake_;
+    std::jthread index_thread_;       // last: stops first
 };
 
 }  // namespace keydesk::ldap

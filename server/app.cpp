@@ -92,6 +92,8 @@ int serve(const ServeOptions& options) {
         }
         directory = std::make_unique<ldap::Directory>(std::move(settings));
         directory->check_connection();
+        // Ready now; prefix lookups search live until the index has loaded in the background.
+        directory->start_index();
     } catch (const config::ConfigError& error) {
         std::cerr << "keydesk: " << error.what() << "\n";
         return 2;

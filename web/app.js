@@ -106,7 +106,6 @@ const ui = {
 
   dialog: $('reveal-dialog'),
   dialogTitle: $('reveal-title'),
-  revealTarget: $('reveal-target'),
   revealComputer: $('reveal-computer'),
   revealKeyId: $('reveal-key-id'),
   revealKeyPrefix: $('reveal-key-prefix'),
@@ -1364,7 +1363,7 @@ function renderPassword(password) {
   }
   groups.forEach((g, i) => {
     if (i > 0) ui.revealPassword.append(el('span', { className: 'password-sep', text: '-', attrs: { 'aria-hidden': 'true' } }));
-    ui.revealPassword.append(el('span', { className: 'password-group', text: g, attrs: { 'aria-label': `Group ${i + 1}: ${g}` } }));
+    ui.revealPassword.append(el('span', { className: 'password-group', text: g }));
   });
 }
 

@@ -355,13 +355,19 @@ Response Api::session_response(const Call& call) const {
     const auto max_age = services_.sessions.max_age();
     const auto now = SessionStore::Clock::now();
     const auto expires = std::min(call.session->last_seen + idle, call.session->created + max_age);
-    const auto expires_in = std::chrono::duration_cast<std::chrono::seconds>(expires - now).count();
+    const auto seconds_until = [&](SessionStore::Clock::time_point when) {
+        return std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::seconds>(when - now).count());
+    };
     return json_response(call.request, http::status::ok,
                          {{"user", user_json(*call.session)},
                           {"csrf_token", call.session->csrf_token},
                           {"idle_timeout_seconds", idle.count()},
-                          {"expires_in_seconds", std::max<std::int64_t>(0, expires_in)},
-                          {"reveal_seconds", services_.lookup.reveal_display_seconds}});
+                          {"expires_in_seconds", seconds_until(expires)},
+                          {"max_expires_in_seconds", seconds_until(call.session->created + max_age)},
+                          {"reveal_seconds", services_.lookup.reveal_display_seconds},
+                          {"ticket_required", services_.lookup.require_ticket},
+                          {"ticket_pattern", services_.lookup.ticket_pattern}});
 }
 
 Response Api::get_session(Call& call) { return session_response(call); }

@@ -9,7 +9,8 @@
 #                     script starts a private one and stops it afterwards
 # KD_CHROMIUM         the browser (default: /usr/bin/chromium)
 # KD_KEEP_TEST_DIRS   set: keep the keydesk folder (config, log, audit log) for inspection
-# TEST_FILE...        run only these (default: tests/browser/tests/*.test.mjs)
+# KD_BROWSER_JOBS     1 (default): all files in one process, one browser; N: N files at a time
+# TEST_FILE...        run only these (default: tests/browser/tests/suite.mjs, which imports them all)
 #
 # Writes screenshots of the main pages to tests/browser/screenshots/. Exits non-zero when a test
 # fails. Never downloads a browser: playwright-core has no install step.
@@ -117,10 +118,14 @@ export KEYDESK_SPKI=$(openssl x509 -in "$work/tls/server.pem" -noout -pubkey |
 export NODE_EXTRA_CA_CERTS=$work/tls/ca.pem
 export KEYDESK_URL=https://localhost:$port
 export KEYDESK_AUDIT_DIR=$work/audit
-export KEYDESK_SCREENSHOTS=$here/screenshots
+export KEYDESK_SCREENSHOTS=${KEYDESK_SCREENSHOTS:-$here/screenshots}
 mkdir -p "$KEYDESK_SCREENSHOTS"
 
 echo "== browser tests against $KEYDESK_URL ($binary)"
-if [ $# -eq 0 ]; then set -- "$here"/tests/*.test.mjs; fi
+jobs=${KD_BROWSER_JOBS:-1}
+if [ $# -eq 0 ]; then
+  # Default: every file in one process with one browser; KD_BROWSER_JOBS=N: files in N processes.
+  if [ "$jobs" -gt 1 ]; then set -- "$here"/tests/*.test.mjs; else set -- "$here"/tests/suite.mjs; fi
+fi
 cd "$here"
-node --test --test-concurrency="${KD_BROWSER_JOBS:-1}" --test-reporter=spec "$@"
+node --test --test-concurrency="$jobs" --test-reporter=spec "$@"

@@ -94,6 +94,19 @@ export async function launchBrowser() {
   });
 }
 
+// One browser per process: the suite (tests/suite.mjs) runs every file in one process, and each
+// file also runs alone. Every test file closes it in a top-level after() hook.
+let shared = null;
+export function sharedBrowser() {
+  shared ??= launchBrowser();
+  return shared;
+}
+export async function closeSharedBrowser() {
+  const browser = shared;
+  shared = null;
+  if (browser) await (await browser).close();
+}
+
 // A fresh context (own cookies, own permissions). ignoreHTTPSErrors stays false: the page loads
 // only because Chromium trusts the server's key through the SPKI flag.
 export async function newContext(browser, { clipboard = false, ...options } = {}) {

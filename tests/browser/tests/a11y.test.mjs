@@ -4,8 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, KEYS, TICKET, USERS, assertQuiet, httpErrorMessage, launchBrowser, newContext, newPage,
-  screenshot, signIn,
+  BASE_URL, KEYS, TICKET, USERS, assertQuiet, closeSharedBrowser, httpErrorMessage, newContext,
+  newPage, screenshot, sharedBrowser, signIn,
 } from '../lib/keydesk.mjs';
 
 // Runs in the page: contrast problems of visible text (and of form-control borders) in the
@@ -138,13 +138,13 @@ async function revealK1(page) {
   await page.getByRole('button', { name: 'Read aloud' }).click();
 }
 
+
+after(closeSharedBrowser);
+
 describe('accessibility', () => {
   let browser;
   before(async () => {
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
+    browser = await sharedBrowser();
   });
 
   test('labels and contrast (WCAG 2.1 AA) on every page', async () => {

@@ -1,14 +1,14 @@
 // Content-Security-Policy and resources: through every page and dialog, the browser reports no
 // CSP violation and the console stays empty; the page loads nothing from elsewhere and has no
-// inline script or style. Plus the checks that make the result trustworthy: the detector does
+// inline script or style; files come with their type, ETag and caching, API answers no-store. Plus the checks that make the result trustworthy: the detector does
 // see a violation when there is one, and Chromium trusts the test server only through the
 // pinned key.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import {
-  BASE_URL, CHROMIUM_ARGS, KEYS, ORIGIN, TICKET, USERS, assertQuiet, launchBrowser, newContext,
-  newPage, signInByApi,
+  BASE_URL, CHROMIUM_ARGS, KEYS, ORIGIN, TICKET, USERS, assertQuiet, closeSharedBrowser,
+  newContext, newPage, sharedBrowser, signInByApi,
 } from '../lib/keydesk.mjs';
 
 // Inline code or style anywhere in the live document.
@@ -30,21 +30,23 @@ function inlineProblems() {
   return problems;
 }
 
+
+after(closeSharedBrowser);
+
 describe('content security policy', () => {
   let browser;
   before(async () => {
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
+    browser = await sharedBrowser();
   });
 
-  test('no CSP violation and no console message on any page', async () => {
+  test('no CSP violation and no console message on any page; headers of files and API answers', async () => {
     const context = await newContext(browser, { clipboard: true });
     // Signed in before the page loads, so that even the first GET /api/v1/session succeeds:
     // any console line at all is a failure here.
     await signInByApi(context, USERS.helpdesk);
     const page = await newPage(context);
+    const answers = [];
+    page.on('response', (r) => answers.push(r));
     const response = await page.goto(BASE_URL);
     const csp = response.headers()['content-security-policy'] || '';
     assert.match(csp, /default-src 'self'/);
@@ -88,6 +90,28 @@ describe('content security policy', () => {
       .map((e) => e.name).filter((u) => new URL(u).origin !== origin), ORIGIN);
     assert.deepEqual(foreign, []);
     await assertQuiet(page); // nothing allowed: no violation, no error, no console line
+
+    // Static files: right type, ETag, cached; the page itself revalidated; API answers never stored.
+    const seen = new Map();
+    for (const r of answers) {
+      const url = new URL(r.url());
+      if (url.origin !== ORIGIN || r.status() !== 200) continue;
+      const key = url.pathname.startsWith('/api/') ? `${r.request().method()} ${url.pathname}` : url.pathname;
+      if (!seen.has(key)) seen.set(key, await r.allHeaders());
+    }
+    const types = { '/': /^text\/html; charset=utf-8$/, '/assets/app.js': /^(text|application)\/javascript\b/,
+      '/assets/app.css': /^text\/css\b/, '/assets/favicon.svg': /^image\/svg\+xml\b/ };
+    for (const [path, type] of Object.entries(types)) {
+      const h = seen.get(path);
+      assert.ok(h, `${path} was loaded`);
+      assert.match(h['content-type'] || '', type, `${path} content-type`);
+      assert.match(h.etag || '', /^(W\/)?".+"$/, `${path} ETag`);
+      assert.match(h['cache-control'] || '', path === '/' ? /no-cache/ : /max-age=\d{5,}/, `${path} Cache-Control`);
+      assert.equal(h['x-content-type-options'], 'nosniff');
+    }
+    const api = [...seen.keys()].filter((k) => k.includes('/api/'));
+    assert.ok(api.length >= 4, api.join(', '));
+    for (const key of api) assert.equal(seen.get(key)['cache-control'], 'no-store', `${key} Cache-Control`);
     await context.close();
   });
 

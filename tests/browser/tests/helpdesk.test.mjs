@@ -4,8 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, KEYS, TICKET, USERS, assertQuiet, auditRecords, focused, httpErrorMessage,
-  launchBrowser, newContext, newPage, screenshot, signIn, waitForAudit,
+  BASE_URL, KEYS, TICKET, USERS, assertQuiet, auditRecords, closeSharedBrowser, focused,
+  httpErrorMessage, newContext, newPage, screenshot, sharedBrowser, signIn, waitForAudit,
 } from '../lib/keydesk.mjs';
 
 // "Hidden automatically in 42 s" → 42
@@ -15,13 +15,13 @@ function secondsLeft(text) {
   return Number(m[1]);
 }
 
+
+after(closeSharedBrowser);
+
 describe('helpdesk', () => {
   let browser;
   before(async () => {
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
+    browser = await sharedBrowser();
   });
 
   test('full helpdesk flow: search, reveal, copy, read aloud, auto-hide, sign-out', async (t) => {
@@ -190,6 +190,11 @@ describe('helpdesk', () => {
       assert.deepEqual(await groups.first().locator('.spell__digit').allTextContents(), ['3', '0', '9', '5', '4', '0']);
       assert.equal(await groups.first().locator('.spell__words').textContent(), 'three zero nine – five four zero');
       assert.equal(await groups.nth(7).locator('.spell__label').textContent(), 'Group 8');
+      // What a screen reader gets: the digits without the visual group numbers, and the words.
+      assert.equal(await page.locator('#reveal-password').ariaSnapshot(),
+        `- group "Recovery password": ${KEYS.K2.password.split('-').join(' ')}`);
+      assert.match(await page.locator('#reveal-spell').ariaSnapshot(),
+        /^- list "Recovery password, digit by digit":\n {2}- listitem: Group 1 three zero nine – five four zero\n/);
       await screenshot(page, 'reveal-read-aloud');
     });
 

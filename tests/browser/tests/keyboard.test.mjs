@@ -3,8 +3,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, KEYS, TICKET, USERS, assertQuiet, focused, httpErrorMessage, launchBrowser,
-  newContext, newPage, waitForAudit,
+  BASE_URL, KEYS, TICKET, USERS, assertQuiet, closeSharedBrowser, focused, httpErrorMessage,
+  newContext, newPage, sharedBrowser, waitForAudit,
 } from '../lib/keydesk.mjs';
 
 // Presses `key` until the focused element has id `id` (at most `limit` presses).
@@ -16,13 +16,13 @@ async function tabTo(page, id, key = 'Tab', limit = 25) {
   assert.fail(`${key} never reached #${id}; focus is on ${JSON.stringify(await focused(page))}`);
 }
 
+
+after(closeSharedBrowser);
+
 describe('keyboard only', () => {
   let browser;
   before(async () => {
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
+    browser = await sharedBrowser();
   });
 
   test('sign in, search, reveal, copy, read aloud, close, sign out: keyboard only', async () => {

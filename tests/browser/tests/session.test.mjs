@@ -6,17 +6,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, USERS, assertQuiet, focused, httpErrorMessage, launchBrowser, newContext, newPage,
-  screenshot, signIn,
+  USERS, assertQuiet, closeSharedBrowser, focused, httpErrorMessage, newContext, newPage,
+  screenshot, sharedBrowser, signIn,
 } from '../lib/keydesk.mjs';
+
+
+after(closeSharedBrowser);
 
 describe('session timeout', () => {
   let browser;
   before(async () => {
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
+    browser = await sharedBrowser();
   });
 
   test('warning before the idle timeout, stay signed in, then signed out', async () => {

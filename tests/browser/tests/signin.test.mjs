@@ -3,17 +3,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, KEYS, USERS, assertQuiet, focused, httpErrorMessage, launchBrowser, newContext,
-  newPage, screenshot, signIn, waitForAudit,
+  BASE_URL, KEYS, USERS, assertQuiet, closeSharedBrowser, focused, httpErrorMessage, newContext,
+  newPage, screenshot, sharedBrowser, signIn, waitForAudit,
 } from '../lib/keydesk.mjs';
+
+
+after(closeSharedBrowser);
 
 describe('sign-in and roles', () => {
   let browser;
   before(async () => {
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
+    browser = await sharedBrowser();
   });
 
   test('a wrong password gets a generic error, then the right one works', async () => {

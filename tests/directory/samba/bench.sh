@@ -25,9 +25,24 @@ echo "bench: $(wc -l <"$KEYS") recovery objects listed in $((($(date +%s%N) - t0
      "(paged, 1000/page); $N queries per strategy"
 # The sample: every (count/N)-th key, in a shuffled but fixed order (the listing is by DN).
 sort -R --random-source=<(yes) "$KEYS" -o "$KEYS"
-for mode in connect eq range cn name; do
+# The server's own CPU time per query (utime+stime of its PID) does not depend on how busy the
+# machine is, unlike the wall-clock figures.
+SERVER_PID=${KD_DC_PID:-${KD_SLAPD_PID:-}}
+TICK=$(getconf CLK_TCK)
+cpu_ms() {
+    local f
+    if [[ -z "$SERVER_PID" ]] || ! read -r f <"/proc/$SERVER_PID/stat" 2>/dev/null; then echo 0; return; fi
+    f=${f##*) }
+    read -r -a f <<<"$f"
+    echo $(((f[11] + f[12]) * 1000 / TICK))
+}
+echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+for mode in ${KD_BENCH_MODES:-connect eq range cn name}; do
     n=$N
     [[ $mode == connect ]] && n=$((N < 50 ? N : 50))
-    "$BIN" "$KD_LDAPS_URI" "$KD_CA_FILE" "$KD_BIND_DN" "$KD_BIND_PASSWORD_FILE" "$KD_BASE_DN" \
-        "$mode" "$KEYS" "$n"
+    c0=$(cpu_ms)
+    line=$("$BIN" "$KD_LDAPS_URI" "$KD_CA_FILE" "$KD_BIND_DN" "$KD_BIND_PASSWORD_FILE" \
+        "$KD_BASE_DN" "$mode" "$KEYS" "$n")
+    c1=$(cpu_ms)
+    printf '%s  | server CPU %d.%02d ms/op\n' "$line" $(((c1 - c0) / n)) $(((c1 - c0) * 100 / n % 100))
 done

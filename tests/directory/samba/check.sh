@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015  # pass and fail always succeed
 # check.sh STATE_DIR -- self-test of a running sambactl.sh domain controller.
 #
 # Checks TLS (LDAPS and StartTLS, CA verified, wrong CA refused, no simple bind without TLS),
@@ -116,6 +117,11 @@ expect "helpdesk1's groups by (member:1.2.840.113556.1.4.1941:=DN), as helpdesk1
 # ---- bind codes
 expect "helpdesk1 right password" ok "$(code_of "$HELPDESK1" 'Helpdesk1-Pass!')"
 expect "helpdesk1 wrong password" 52e "$(code_of "$HELPDESK1" 'Wrong1-Pass!')"
+for u in "Aldo Auditor:Auditor1-Pass!" "Sita Security:Security1-Pass!" "Ada Admin:Admin1-Pass!" \
+         "Pat Plain:Plain1-Pass!"; do
+    expect "${u%%:*} right password" ok "$(code_of "CN=${u%%:*},OU=Staff,$B" "${u#*:}")"
+done
+expect "svc-nodelegation right password" ok "$(code_of "$KD_NODELEGATION_DN" "$(cat "$KD_NODELEGATION_PASSWORD_FILE")")"
 expect "helpdesk1 as user@realm" ok "$(code_of "helpdesk1@$KD_REALM" 'Helpdesk1-Pass!')"
 expect "helpdesk1 as DOMAIN\\user" ok "$(code_of "$KD_DOMAIN\\helpdesk1" 'Helpdesk1-Pass!')"
 while read -r _ sam code dn; do

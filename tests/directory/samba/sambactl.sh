@@ -9,7 +9,9 @@
 #
 # Environment: KD_SAMBA_KEYS (about how many generated recovery objects to seed, default 100;
 # used only when the domain is first provisioned), KD_SAMBA_LOGLEVEL (samba "log level",
-# default 1; log in STATE_DIR/log/samba.log).
+# default 1; log in STATE_DIR/log/samba.log), KD_SAMBA_TEMPLATE (1 = default: keep a pristine
+# provisioned domain in STATE_DIR's parent, .kd-samba-template, and copy it; 0: provision
+# into STATE_DIR every time).
 set -euo pipefail
 
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
@@ -124,7 +126,7 @@ lock_state() {
 
 # Fails (listing them) if any of the DC's ports is taken.
 check_ports_free() {
-    local busy='' p
+    local busy=''
     local tcp_re udp_re
     tcp_re=$(IFS='|'; echo "${TCP_PORTS[*]}")
     udp_re=$(IFS='|'; echo "${UDP_PORTS[*]}")
@@ -266,7 +268,7 @@ provision_into() {
 # (only its etc/smb.conf, which sambactl.sh does not use).
 provision() {
     rm -rf "$DC"
-    if [[ "${KD_SAMBA_TEMPLATE:-1}" != 1 ]]; then
+    if [[ "${KD_SAMBA_TEMPLATE:-1}" != 1 || ! -w "$(dirname "$S")" ]]; then
         cp "$S/admin-password" "$DC.adminpass"
         provision_into "$DC" "$LOGDIR/provision.log"
         rm -f "$DC.adminpass"
@@ -403,16 +405,16 @@ do_start() {
     gen_tls
     lap tls+secrets
 
-    local fresh=0 keys=${KD_SAMBA_KEYS:-100}
-    [[ "$keys" =~ ^[0-9]+$ ]] || die "KD_SAMBA_KEYS must be a number, got '$keys'"
+    local fresh=0 nkeys=${KD_SAMBA_KEYS:-100}
+    [[ "$nkeys" =~ ^[0-9]+$ ]] || die "KD_SAMBA_KEYS must be a number, got '$nkeys'"
     if [[ ! -e "$S/.seeded" ]]; then
         # New (or half-made: a start that failed before seeding finished) -> from scratch.
         fresh=1
         rm -f "$S/.locked-out"
         provision
         write_conf
-        seed "$keys"
-        echo "keys=$keys" >"$S/.seeded"
+        seed "$nkeys"
+        echo "keys=$nkeys" >"$S/.seeded"
     else
         if [[ -n "${KD_SAMBA_KEYS:-}" ]] && ! grep -qx "keys=$KD_SAMBA_KEYS" "$S/.seeded"; then
             echo "sambactl: note: KD_SAMBA_KEYS=$KD_SAMBA_KEYS ignored, $S already holds" \

@@ -172,6 +172,9 @@ index cn eq
 index sAMAccountName,userPrincipalName eq
 index msFVE-RecoveryGuid,msFVE-VolumeGuid eq
 index member,memberOf eq
+# keydesk polls for changed recovery objects with (modifyTimestamp>=T), as it uses uSNChanged
+# (indexed) on AD; the equality index serves such ranges in back-mdb.
+index modifyTimestamp eq
 
 # AD's MaxPageSize: 1000 entries per search (or per page with the paged-results control).
 limits * size.soft=1000 size.hard=1000 size.pr=1000 size.prtotal=unlimited
