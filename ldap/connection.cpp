@@ -160,6 +160,7 @@ bool Connection::search_each(const std::string& base, Scope scope, const std::st
     attribute_list.push_back(nullptr);
 
     bool size_limit_exceeded = false;
+    int delivered = 0;
     struct CookieFree {
         void operator()(berval* cookie) const { ber_bvfree(cookie); }
     };
@@ -192,6 +193,12 @@ bool Connection::search_each(const std::string& base, Scope scope, const std::st
 
         for (LDAPMessage* entry = ldap_first_entry(handle_, message.get()); entry != nullptr;
              entry = ldap_next_entry(handle_, entry)) {
+            // Some servers (Samba) ignore the requested size limit: enforce it here too.
+            if (size_limit > 0 && delivered >= size_limit) {
+                size_limit_exceeded = true;
+                break;
+            }
+            ++delivered;
             Entry parsed;
             char* dn = ldap_get_dn(handle_, entry);
             if (dn) {

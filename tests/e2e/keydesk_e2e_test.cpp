@@ -418,18 +418,38 @@ std::string doctor(const KeydeskInstance& instance, int& status) {
 
 }  // namespace
 
-TEST(KeydeskDoctor, AllChecksPassOnAHealthyInstall) {
+bool on_active_directory() {
+    const auto& directory = TestDirectory::get();
+    return directory.has("KD_DIRECTORY_KIND") && directory["KD_DIRECTORY_KIND"] == "samba";
+}
+
+std::string lower(std::string text) {
+    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+}
+
+TEST(KeydeskDoctor, ChecksEverythingAndNamesTheOuWithoutRights) {
     KeydeskInstance instance("doctor-ok");
     int status = -1;
     const auto output = doctor(instance, status);
-    EXPECT_EQ(status, 0) << output;
-    EXPECT_EQ(output.find("FAIL"), std::string::npos) << output;
     for (const char* check : {"OK   config", "OK   TLS certificate", "OK   audit directory",
-                              "OK   service account", "OK   recovery password access",
-                              "OK   role helpdesk", "OK   role admin"}) {
+                              "OK   service account", "OK   role helpdesk", "OK   role admin"}) {
         EXPECT_NE(output.find(check), std::string::npos) << check << "\n" << output;
     }
     EXPECT_NE(output.find("TLS verified"), std::string::npos) << output;
+    if (on_active_directory()) {
+        // The test domain delegates nothing on OU=Restricted: the doctor must say so, and only that.
+        EXPECT_EQ(status, 1) << output;
+        const auto failing = output.substr(output.find("FAIL"));
+        EXPECT_TRUE(failing.starts_with("FAIL recovery password access")) << output;
+        EXPECT_NE(lower(failing).find("ou=restricted,dc=corp"), std::string::npos) << output;
+        EXPECT_EQ(lower(failing).find("ou=laptops"), std::string::npos) << output;
+        EXPECT_EQ(failing.find("FAIL", 4), std::string::npos) << output;
+    } else {
+        EXPECT_EQ(status, 0) << output;
+        EXPECT_EQ(output.find("FAIL"), std::string::npos) << output;
+        EXPECT_NE(output.find("OK   recovery password access"), std::string::npos) << output;
+    }
 }
 
 TEST(KeydeskDoctor, NamesWhatIsMissingAndHowToFixIt) {
@@ -468,11 +488,16 @@ TEST(KeydeskDoctor, NamesWhatIsMissingAndHowToFixIt) {
     const auto output = doctor(instance, status);
     EXPECT_EQ(status, 1) << output;
     EXPECT_NE(output.find("OK   service account"), std::string::npos) << output;
-    auto access = output.substr(output.find("recovery password access"));
-    for (auto& c : access) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto access = lower(output.substr(output.find("recovery password access")));
     EXPECT_TRUE(output.find("FAIL recovery password access") != std::string::npos) << output;
-    EXPECT_NE(access.find("control access on msfve-recoverypassword"), std::string::npos) << output;
-    EXPECT_NE(access.find("ou=laptops,dc=corp"), std::string::npos) << output;  // names the OU
+    if (on_active_directory()) {
+        // AD hides recovery objects entirely from an account without delegated rights.
+        EXPECT_NE(access.find("read property on descendant msfve-recoveryinformation"), std::string::npos)
+            << output;
+    } else {
+        EXPECT_NE(access.find("control access on msfve-recoverypassword"), std::string::npos) << output;
+        EXPECT_NE(access.find("ou=laptops,dc=corp"), std::string::npos) << output;  // names the OU
+    }
     EXPECT_NE(output.find("FAIL role security: no group CN=No-Such-Group"), std::string::npos) << output;
 }
 
@@ -485,4 +510,46 @@ TEST(KeydeskDoctor, WrongCaFailsWithTheFix) {
     EXPECT_EQ(status, 1) << output;
     EXPECT_NE(output.find("FAIL directory " + directory["KD_LDAPS_URI"]), std::string::npos) << output;
     EXPECT_NE(output.find("tls_ca_file"), std::string::npos) << output;
+}
+
+TEST_F(KeydeskE2E, ADBindFailuresAreOne401ButTheAuditNamesTheReason) {
+    if (!on_active_directory()) GTEST_SKIP() << "needs Active Directory (Samba's AD DC)";
+    auto c = client();
+    const std::vector<std::pair<std::string, std::string>> accounts{
+        {"disabled1", "Disabled1-Pass!"}, {"mustchange1", "Change1-Pass!"},
+        {"expired1", "Expired1-Pass!"},   {"accexpired1", "AccExp1-Pass!"},
+        {"locked1", "Locked1-Pass!"}};
+    for (const auto& [user, password] : accounts) {
+        const auto result = c.sign_in(user, password);
+        EXPECT_EQ(result.status, 401u) << user;
+        EXPECT_EQ(result.body, R"({"error":"invalid_credentials"})") << user;
+    }
+    std::vector<std::string> reasons;
+    for (const auto& record : audit_records()) {
+        if (record.at("event").as_string() == "session.login_failed") {
+            reasons.emplace_back(record.at("reason").as_string());
+        }
+    }
+    EXPECT_EQ(reasons, (std::vector<std::string>{"account_disabled", "must_change_password",
+                                                 "password_expired", "account_expired", "locked_out"}));
+    const auto log = instance_->log();
+    EXPECT_NE(log.find("data 775"), std::string::npos);  // the DC's own diagnostic, for admins
+}
+
+TEST_F(KeydeskE2E, AKeyTheServiceAccountMayNotReadIsNotPermittedNotMissing) {
+    if (!on_active_directory()) GTEST_SKIP() << "needs Active Directory (Samba's AD DC)";
+    auto c = signed_in("helpdesk1", "Helpdesk1-Pass!");
+    const auto key = TestDirectory::get()["KD_RESTRICTED_KEY"];
+    auto lookup = c.post("/api/v1/lookups", R"({"key_id":")" + key.substr(0, 8) + "\"}");
+    ASSERT_EQ(lookup.status, 200u);
+    EXPECT_EQ(lookup.json().at("matches").as_array().size(), 1u);
+    auto reveal = c.post("/api/v1/reveals", reveal_body(key, "tpm_reset"));
+    EXPECT_EQ(reveal.status, 403u);
+    EXPECT_EQ(reveal.error(), "not_permitted");
+    const auto records = audit_records();
+    const auto& last = records.back();
+    EXPECT_EQ(last.at("event").as_string(), "key.reveal");
+    EXPECT_EQ(last.at("outcome").as_string(), "denied");
+    EXPECT_EQ(last.at("reason_code").as_string(), "not_permitted");
+    EXPECT_NE(lower(std::string(last.at("dn").as_string())).find("ou=restricted"), std::string::npos);
 }
