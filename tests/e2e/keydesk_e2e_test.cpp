@@ -553,3 +553,21 @@ TEST_F(KeydeskE2E, AKeyTheServiceAccountMayNotReadIsNotPermittedNotMissing) {
     EXPECT_EQ(last.at("reason_code").as_string(), "not_permitted");
     EXPECT_NE(lower(std::string(last.at("dn").as_string())).find("ou=restricted"), std::string::npos);
 }
+
+TEST(KeydeskStartup, TurningTlsVerificationOffIsNeverSilent) {
+    KeydeskInstance instance("no-verify");
+    edit_config(instance, "timeout_seconds = 2", "timeout_seconds = 2\ntls_verify = false");
+    ASSERT_TRUE(instance.start()) << instance.log();
+    EXPECT_EQ(instance.stop(), 0);
+    EXPECT_NE(instance.log().find("directory.tls_verify = false"), std::string::npos) << instance.log();
+    std::ifstream in(std::filesystem::directory_iterator(instance.audit_dir())->path());
+    std::string first;
+    std::getline(in, first);
+    const auto start = boost::json::parse(first).as_object();
+    EXPECT_EQ(start.at("event").as_string(), "service.start");
+    EXPECT_FALSE(start.at("directory_tls_verify").as_bool());
+    int status = -1;
+    const auto output = doctor(instance, status);
+    EXPECT_EQ(status, 1);
+    EXPECT_NE(output.find("FAIL directory TLS: tls_verify = false"), std::string::npos) << output;
+}

@@ -125,3 +125,68 @@ TEST_F(ActiveDirectory, PlainLdapWithoutTlsIsRefusedForBinds) {
     settings.start_tls = true;
     EXPECT_NO_THROW(Directory(settings).check_connection());
 }
+
+TEST_F(ActiveDirectory, TheSambaDelegationRecipeGrantsExactlyWhatKeydeskNeeds) {
+    // A throw-away OU with one computer and one key; svc-nodelegation has no rights there.
+    const auto& directory = TestDirectory::get();
+    const std::string ou = "OU=RecipeTest," + directory["KD_BASE_DN"];
+    const std::string computer = "CN=RECIPE-01," + ou;
+    const std::string key_id = "0EC1BE00-0000-4000-8000-0000000000C1";
+    const std::string key_dn = "CN=2025-05-05T05:05:05\\+00:00{" + key_id + "}," + computer;
+    const auto guid = KeyIdPrefix::parse(key_id, 32)->guid_bytes();
+    std::string guid_escaped;  // LDIF base64 without OpenSSL: build it by hand
+    {
+        static constexpr char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (std::size_t i = 0; i < guid.size(); i += 3) {
+            const unsigned n = (guid[i] << 16) | ((i + 1 < guid.size() ? guid[i + 1] : 0) << 8) |
+                               (i + 2 < guid.size() ? guid[i + 2] : 0);
+            guid_escaped += alphabet[(n >> 18) & 63];
+            guid_escaped += alphabet[(n >> 12) & 63];
+            guid_escaped += i + 1 < guid.size() ? alphabet[(n >> 6) & 63] : '=';
+            guid_escaped += i + 2 < guid.size() ? alphabet[n & 63] : '=';
+        }
+    }
+    auto cleanup = [&] {
+        directory.modify("dn: " + key_dn + "\nchangetype: delete\n");
+        directory.modify("dn: " + computer + "\nchangetype: delete\n");
+        directory.modify("dn: " + ou + "\nchangetype: delete\n");
+    };
+    cleanup();
+    ASSERT_EQ(directory.modify("dn: " + ou + "\nchangetype: add\nobjectClass: organizationalUnit\n\n"
+                               "dn: " + computer + "\nchangetype: add\nobjectClass: computer\n"
+                               "sAMAccountName: RECIPE-01$\nuserAccountControl: 4096\n\n"
+                               "dn: " + key_dn + "\nchangetype: add\n"
+                               "objectClass: msFVE-RecoveryInformation\n"
+                               "msFVE-RecoveryGuid:: " + guid_escaped + "\n"
+                               "msFVE-RecoveryPassword: 111111-222222-333333-444444-555555-666666-"
+                               "777777-888888\n"),
+              0);
+
+    auto settings = ActiveDirectory::settings();
+    settings.bind_dn = directory["KD_NODELEGATION_DN"];
+    std::ifstream in(directory["KD_NODELEGATION_PASSWORD_FILE"]);
+    std::getline(in, settings.bind_password);
+    const auto key = *KeyIdPrefix::parse(key_id, 32);
+    EXPECT_EQ(Directory(settings).read_recovery_password(key).outcome,
+              PasswordReadResult::Outcome::not_found);
+
+    const std::string recipe = std::string(KEYDESK_SOURCE_DIR) + "/deploy/ad/grant-bitlocker-read-samba.sh";
+    const std::string smb_conf = directory["KD_STATE_DIR"] + "/smb.conf";
+    ASSERT_EQ(std::system(("'" + recipe + "' --object-only '" + ou + "' svc-nodelegation -s '" +
+                           smb_conf + "' >/dev/null").c_str()),
+              0);
+    EXPECT_EQ(Directory(settings).read_recovery_password(key).outcome,
+              PasswordReadResult::Outcome::not_permitted);
+
+    ASSERT_EQ(std::system(("'" + recipe + "' '" + ou + "' svc-nodelegation -s '" + smb_conf +
+                           "' >/dev/null").c_str()),
+              0);
+    const auto read = Directory(settings).read_recovery_password(key);
+    EXPECT_EQ(read.outcome, PasswordReadResult::Outcome::found);
+    EXPECT_EQ(read.password.reveal(), "111111-222222-333333-444444-555555-666666-777777-888888");
+    // Nothing beyond the OU: the laptops' keys stay out of reach.
+    EXPECT_EQ(Directory(settings).read_recovery_password(*KeyIdPrefix::parse(fx::k1, 32)).outcome,
+              PasswordReadResult::Outcome::not_found);
+    cleanup();
+}
