@@ -140,6 +140,21 @@ void check_dn_list(const std::vector<std::string>& dns, const std::string& key) 
     }
 }
 
+// The forms AuditLog accepts (audit/shipper.hpp); checked here so a typo stops start-up early.
+void check_syslog_target(const std::string& target) {
+    static const std::regex form(
+        R"(^(|auto|none|unix:/.+|(udp|tcp)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5})$)");
+    bool good = std::regex_match(target, form);
+    if (good && (target.starts_with("udp://") || target.starts_with("tcp://"))) {
+        const int port = std::stoi(target.substr(target.rfind(':') + 1));
+        good = port >= 1 && port <= 65535;
+    }
+    if (!good) {
+        throw ConfigError("audit.checkpoint_syslog: must be \"\", \"auto\", unix:/path, "
+                          "udp://host:port or tcp://host:port");
+    }
+}
+
 }  // namespace
 
 Config parse_config(std::string_view toml_text, const std::filesystem::path& base_dir) {
@@ -154,7 +169,7 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     }
 
     static const std::set<std::string> sections{"server", "directory", "roles", "audit",
-                                                "lookup"};
+                                                "lookup", "limits"};
     for (const auto& [key, node] : root) {
         if (!sections.contains(std::string(key.str()))) {
             throw ConfigError(std::string(key.str()) + ": unknown section");
@@ -231,7 +246,24 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     Section audit(sub_table(root, "audit", true), "audit");
     config.audit.directory = resolve(base_dir, audit.required_string("directory"));
     config.audit.key_file = resolve(base_dir, audit.required_string("key_file"));
+    config.audit.signing_key_file = resolve(base_dir, audit.string("signing_key_file", ""));
+    config.audit.checkpoint_records =
+        static_cast<unsigned>(audit.integer("checkpoint_records", 1000, 1, 1000000));
+    config.audit.checkpoint_interval =
+        std::chrono::seconds(audit.integer("checkpoint_seconds", 60, 1, 86400));
+    config.audit.checkpoint_syslog = audit.string("checkpoint_syslog", "auto");
+    check_syslog_target(config.audit.checkpoint_syslog);
+    config.audit.checkpoint_file = resolve(base_dir, audit.string("checkpoint_file", ""));
+    config.audit.rotate_bytes =
+        static_cast<std::uint64_t>(audit.integer("rotate_size_mib", 64, 1, 65536)) * 1024 * 1024;
+    config.audit.rotate_daily = audit.boolean("rotate_daily", true);
     audit.reject_unknown_keys();
+    if (!config.audit.checkpoint_file.empty() &&
+        config.audit.checkpoint_file.parent_path().lexically_normal() ==
+            config.audit.directory.lexically_normal()) {
+        // A copy beside the log vanishes with it; and audit-*.jsonl names there are log files.
+        throw ConfigError("audit.checkpoint_file: must not be in audit.directory (use another mount)");
+    }
 
     Section lookup(sub_table(root, "lookup", false), "lookup");
     config.lookup.min_key_id_chars =
@@ -250,6 +282,22 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
                               error.what());
         }
     }
+
+    Section limits(sub_table(root, "limits", false), "limits");
+    auto& limit = config.limits;
+    auto count = [&](std::string_view key, unsigned fallback, unsigned max) {
+        return static_cast<unsigned>(limits.integer(key, fallback, 1, max));
+    };
+    limit.sign_in_failures_per_account = count("sign_in_failures_per_account", 4, 100);
+    limit.sign_in_failures_per_client = count("sign_in_failures_per_client", 20, 10'000);
+    limit.lookups_per_minute = count("lookups_per_minute", 60, 1'000'000);
+    limit.lookups_per_hour = count("lookups_per_hour", 600, 100'000'000);
+    limit.reveals_per_10_minutes = count("reveals_per_10_minutes", 10, 1'000'000);
+    limit.reveals_per_hour = count("reveals_per_hour", 40, 100'000'000);
+    limit.session_recheck = std::chrono::seconds(limits.integer("session_recheck_seconds", 60, 0, 3600));
+    limit.max_connections = count("max_connections", 1024, 100'000);
+    limit.max_connections_per_client = count("max_connections_per_client", 64, 100'000);
+    limits.reject_unknown_keys();
     return config;
 }
 

@@ -56,6 +56,17 @@ struct RolesConfig {
 struct AuditConfig {
     std::filesystem::path directory;
     std::filesystem::path key_file;
+    // Ed25519 private key (PEM) that signs checkpoints; empty: no checkpoints. Set but missing
+    // stops start-up: `keydesk audit keygen` creates it, keydesk never does so on its own.
+    std::filesystem::path signing_key_file;
+    unsigned checkpoint_records = 1000;       // a checkpoint every N records
+    std::chrono::seconds checkpoint_interval{60};  // and every T seconds with activity
+    // Off-host copy of each checkpoint: "auto" (the local /dev/log if it exists), "" (none),
+    // "unix:/path", "udp://host:port" or "tcp://host:port".
+    std::string checkpoint_syslog = "auto";
+    std::filesystem::path checkpoint_file;  // a second copy, ideally on another mount; empty: none
+    std::uint64_t rotate_bytes = 64ull * 1024 * 1024;
+    bool rotate_daily = true;  // a new file each UTC day
 };
 
 struct LookupConfig {
@@ -66,12 +77,27 @@ struct LookupConfig {
     unsigned reveal_display_seconds = 60;  // the browser hides a revealed password after this
 };
 
+// Abuse limits. Sign-in failures stay below AD's usual lockout threshold (5 to 10) so that
+// keydesk cannot be used to lock staff out.
+struct LimitsConfig {
+    unsigned sign_in_failures_per_account = 4;   // per 15 minutes
+    unsigned sign_in_failures_per_client = 20;   // per 15 minutes, per IP address
+    unsigned lookups_per_minute = 60;            // per staff member
+    unsigned lookups_per_hour = 600;
+    unsigned reveals_per_10_minutes = 10;
+    unsigned reveals_per_hour = 40;
+    std::chrono::seconds session_recheck{60};    // re-check the account against AD this often
+    unsigned max_connections = 1024;
+    unsigned max_connections_per_client = 64;
+};
+
 struct Config {
     ServerConfig server;
     DirectoryConfig directory;
     RolesConfig roles;
     AuditConfig audit;
     LookupConfig lookup;
+    LimitsConfig limits;
 };
 
 // Parses TOML text. Relative paths are resolved against `base_dir` (the config file's folder).

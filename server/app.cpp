@@ -13,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "audit/audit_log.hpp"
 #include "ldap/directory.hpp"
@@ -31,6 +32,22 @@ boost::json::object service_record(std::string_view event) {
 }
 
 }  // namespace
+
+audit::AuditSettings audit_settings(const config::AuditConfig& audit) {
+    audit::AuditSettings settings;
+    settings.signing_key_file = audit.signing_key_file;
+    settings.checkpoint_every_records = audit.checkpoint_records;
+    settings.checkpoint_interval = audit.checkpoint_interval;
+    settings.checkpoint_syslog = audit.checkpoint_syslog;
+    settings.checkpoint_file = audit.checkpoint_file;
+    settings.max_file_bytes = audit.rotate_bytes;
+    settings.rotate_daily = audit.rotate_daily;
+    // Runs on the audit sender's thread; a lost copy is worth a warning, never a stop.
+    settings.on_delivery_failure = [](std::string_view problem) {
+        spdlog::warn("audit checkpoint: {}", problem);
+    };
+    return settings;
+}
 
 ldap::DirectorySettings directory_settings(const config::Config& config) {
     const auto& directory = config.directory;
@@ -73,13 +90,20 @@ int serve(const ServeOptions& options) {
 
     std::unique_ptr<audit::AuditLog> audit_log;
     try {
-        audit_log = std::make_unique<audit::AuditLog>(config.audit.directory, audit_key);
+        audit_log = std::make_unique<audit::AuditLog>(config.audit.directory, audit_key,
+                                                      audit_settings(config.audit));
     } catch (const std::exception& error) {
         std::cerr << "keydesk: cannot open the audit log in " << config.audit.directory << ": "
                   << error.what() << "\n";
         return 1;
     }
     for (const auto& warning : audit_log->warnings()) spdlog::warn("audit log: {}", warning);
+    if (const auto checkpoints = audit_log->checkpoint_status(); checkpoints.signing) {
+        spdlog::info("audit checkpoints signed with key {}", checkpoints.key_id);
+    } else {
+        spdlog::warn("audit log: [audit] signing_key_file is not set, so no signed checkpoints: "
+                     "auditors need the HMAC key to verify. Create one with `keydesk audit keygen`.");
+    }
 
     std::unique_ptr<ldap::Directory> directory;
     try {
@@ -113,10 +137,14 @@ int serve(const ServeOptions& options) {
     }
 
     SessionStore sessions(config.server.session_idle, config.server.session_max);
-    LoginThrottle throttle;
+    LoginThrottle throttle({config.limits.sign_in_failures_per_account,
+                            config.limits.sign_in_failures_per_client, std::chrono::minutes(15)});
     RoleMap roles(config.roles);
+    RateLimiter lookups_limiter(lookup_limits(config.limits));
+    RateLimiter reveals_limiter(reveal_limits(config.limits));
     Api api(ApiServices{*directory, *audit_log, sessions, throttle, roles, config.lookup,
-                        config.server.session_idle});
+                        config.server.session_idle, lookups_limiter, reveals_limiter,
+                        config.limits.session_recheck});
 
     asio::io_context io(1);
     asio::thread_pool workers(config.server.worker_threads);
@@ -149,8 +177,14 @@ int serve(const ServeOptions& options) {
         [&](const boost::system::error_code& error, int signal) {
             if (error) return;
             if (signal == SIGHUP) {
-                // Reserved for reopening files and reloading certificates; never fatal.
-                spdlog::info("SIGHUP: nothing to reload");
+                // Reopens the audit file (after a checkpoint) and reconnects the checkpoint
+                // targets; never fatal.
+                try {
+                    audit_log->reopen();
+                    spdlog::info("SIGHUP: audit log reopened: {}", audit_log->current_file().string());
+                } catch (const std::exception& reopen_error) {
+                    spdlog::error("SIGHUP: cannot reopen the audit log: {}", reopen_error.what());
+                }
                 signals.async_wait(on_signal);
                 return;
             }
@@ -183,25 +217,119 @@ int serve(const ServeOptions& options) {
         spdlog::error("could not audit service.stop: {}", error.what());
         return 1;
     }
+    // The shutdown checkpoint; its off-host copies get the send timeout to leave.
+    audit_log->close();
+    if (!audit_log->healthy()) {
+        spdlog::error("could not write the shutdown checkpoint: {}", audit_log->failure());
+        return 1;
+    }
     spdlog::info("keydesk stopped");
     return 0;
 }
 
-int verify_audit(const std::filesystem::path& config_file) {
+namespace {
+
+std::string read_text_file(const std::filesystem::path& file, const std::string& what) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw config::ConfigError(what + " " + file.string() + ": cannot be read");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+int verify_audit(const AuditVerifyOptions& options) {
+    audit::VerifyOptions verify;
     try {
-        const auto config = config::load_config(config_file);
-        const auto key = config::read_secret_file(config.audit.key_file, "audit key");
-        const auto report = audit::verify_log(config.audit.directory, key);
-        if (report.ok) {
-            std::cout << "OK " << report.records << " records\n";
-            return 0;
+        if (options.config_file.empty() == options.directory.empty()) {
+            std::cerr << "keydesk: give either --config or --dir\n";
+            return 2;
         }
-        std::cout << "BAD " << report.file << " line " << report.line << " seq " << report.seq
-                  << ": " << report.problem << "\n";
-        return 1;
+        if (!options.config_file.empty()) {
+            // On the server: everything the config names, unless given explicitly.
+            const auto config = config::load_config(options.config_file);
+            verify.directory = config.audit.directory;
+            verify.hmac_key = config::read_secret_file(
+                options.key_file.empty() ? config.audit.key_file : options.key_file, "audit key");
+            if (options.public_key_file.empty() && !config.audit.signing_key_file.empty()) {
+                verify.public_keys_pem = audit::public_key_pem_of(config.audit.signing_key_file);
+            }
+            if (!config.audit.checkpoint_file.empty() &&
+                std::filesystem::exists(config.audit.checkpoint_file)) {
+                verify.checkpoint_files.push_back(config.audit.checkpoint_file);
+            }
+        } else {
+            verify.directory = options.directory;
+            if (!options.key_file.empty()) {
+                verify.hmac_key = config::read_secret_file(options.key_file, "audit key");
+            }
+        }
+        if (!options.public_key_file.empty()) {
+            verify.public_keys_pem = read_text_file(options.public_key_file, "public key file");
+        }
+        for (const auto& file : options.checkpoint_files) verify.checkpoint_files.push_back(file);
+        verify.live = options.live;
     } catch (const config::ConfigError& error) {
         std::cerr << "keydesk: " << error.what() << "\n";
         return 2;
+    } catch (const audit::SigningError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 2;
+    }
+    if (!std::filesystem::is_directory(verify.directory)) {
+        std::cerr << "keydesk: " << verify.directory << " is not a directory\n";
+        return 2;
+    }
+    const auto report = audit::verify_log(verify);
+    if (options.json) {
+        std::cout << boost::json::serialize(audit::to_json(report)) << "\n";
+    } else {
+        std::cout << audit::describe(report);
+    }
+    return report.ok ? 0 : 1;
+}
+
+int verify_audit(const std::filesystem::path& config_file) {
+    AuditVerifyOptions options;
+    options.config_file = config_file;
+    return verify_audit(options);
+}
+
+int audit_public_key(const std::filesystem::path& config_file) {
+    try {
+        const auto config = config::load_config(config_file);
+        if (config.audit.signing_key_file.empty()) {
+            std::cerr << "keydesk: [audit] signing_key_file is not set\n";
+            return 2;
+        }
+        std::cout << audit::public_key_pem_of(config.audit.signing_key_file);
+        return 0;
+    } catch (const config::ConfigError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 2;
+    } catch (const audit::SigningError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 1;
+    }
+}
+
+int audit_keygen(const std::filesystem::path& config_file) {
+    try {
+        const auto config = config::load_config(config_file);
+        if (config.audit.signing_key_file.empty()) {
+            std::cerr << "keydesk: set [audit] signing_key_file first\n";
+            return 2;
+        }
+        std::cout << audit::generate_signing_key(config.audit.signing_key_file);
+        std::cerr << "keydesk: created " << config.audit.signing_key_file.string()
+                  << " (mode 0600; chown it to the keydesk user). Give the public key above to "
+                     "your auditors and keep a copy apart from this host.\n";
+        return 0;
+    } catch (const config::ConfigError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 2;
+    } catch (const audit::SigningError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 1;
     }
 }
 

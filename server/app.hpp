@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <optional>
+#include <vector>
+
+#include "audit/audit_log.hpp"
 
 #include "config/config.hpp"
 #include "ldap/directory.hpp"
@@ -24,7 +27,29 @@ int doctor(const std::filesystem::path& config_file);
 // The directory settings a config describes; reads the bind password file (throws ConfigError).
 ldap::DirectorySettings directory_settings(const config::Config& config);
 
-// `keydesk audit verify`: prints "OK <n> records" (0) or the first bad record (1).
+// `keydesk audit verify`: with --config, the configured directory, HMAC key, public key (of the
+// signing key) and checkpoint file; an auditor gives --dir and --public-key (--key-file and
+// --checkpoint optional) instead. Prints "OK <n> records" and details (0) or the first bad
+// record (1); 2 for bad options or an unreadable config or key.
+struct AuditVerifyOptions {
+    std::filesystem::path config_file;
+    std::filesystem::path directory;
+    std::filesystem::path key_file;
+    std::filesystem::path public_key_file;
+    std::vector<std::filesystem::path> checkpoint_files;
+    bool live = false;
+    bool json = false;
+};
+int verify_audit(const AuditVerifyOptions& options);
 int verify_audit(const std::filesystem::path& config_file);
+
+// `keydesk audit public-key`: prints the public key PEM of [audit] signing_key_file.
+int audit_public_key(const std::filesystem::path& config_file);
+// `keydesk audit keygen`: creates [audit] signing_key_file (0600, never overwrites) and prints
+// its public key.
+int audit_keygen(const std::filesystem::path& config_file);
+
+// The audit log's settings from [audit].
+audit::AuditSettings audit_settings(const config::AuditConfig& audit);
 
 }  // namespace keydesk::server

@@ -1,4 +1,4 @@
-// keydesk's command line: `serve`, `doctor` and `audit verify`. Everything else lives in the libraries.
+// keydesk's command line: `serve`, `doctor` and `audit verify|public-key|keygen`. Everything else lives in the libraries.
 #include <CLI/CLI.hpp>
 
 #include "server/app.hpp"
@@ -13,11 +13,37 @@ int main(int argc, char** argv) {
     serve->add_option("--config", serve_options.config_file, "keydesk.toml")->required();
     serve->add_option("--ready-file", ready_file, "Write the bound port here once serving");
 
-    std::filesystem::path audit_config;
     auto* audit = app.add_subcommand("audit", "Work with the audit log");
     audit->require_subcommand(1);
-    auto* verify = audit->add_subcommand("verify", "Check the audit log's chain end to end");
-    verify->add_option("--config", audit_config, "keydesk.toml")->required();
+    keydesk::server::AuditVerifyOptions verify_options;
+    auto* verify = audit->add_subcommand(
+        "verify", "Check the audit log end to end: chain, signed checkpoints, copies kept outside");
+    auto* verify_config = verify->add_option("--config", verify_options.config_file,
+                                             "keydesk.toml: its directory, keys and checkpoint file");
+    auto* verify_dir = verify->add_option("--dir", verify_options.directory,
+                                          "An audit directory (or a copy of one), without a config");
+    verify_config->excludes(verify_dir);
+    verify->add_option("--key-file", verify_options.key_file,
+                       "The HMAC key; without it macs are not checked (checkpoints still are)");
+    verify->add_option("--public-key", verify_options.public_key_file,
+                       "PEM file with the public key(s) checkpoints must be signed with");
+    verify->add_option("--checkpoint", verify_options.checkpoint_files,
+                       "Checkpoints kept outside: the second file, a syslog file or SIEM export "
+                       "(repeatable); the log must reach the newest")
+        ->check(CLI::ExistingFile);
+    verify->add_flag("--live", verify_options.live,
+                     "The log is being written: an incomplete last line is not damage");
+    verify->add_flag("--json", verify_options.json, "Print the report as JSON");
+
+    std::filesystem::path public_key_config;
+    auto* public_key = audit->add_subcommand(
+        "public-key", "Print the public key checkpoints are signed with, for auditors");
+    public_key->add_option("--config", public_key_config, "keydesk.toml")->required();
+
+    std::filesystem::path keygen_config;
+    auto* keygen = audit->add_subcommand(
+        "keygen", "Create the checkpoint signing key [audit] signing_key_file names");
+    keygen->add_option("--config", keygen_config, "keydesk.toml")->required();
 
     std::filesystem::path doctor_config;
     auto* doctor = app.add_subcommand("doctor", "Check the config, TLS, directory rights and audit log");
@@ -29,7 +55,9 @@ int main(int argc, char** argv) {
         if (!ready_file.empty()) serve_options.ready_file = ready_file;
         return keydesk::server::serve(serve_options);
     }
-    if (verify->parsed()) return keydesk::server::verify_audit(audit_config);
+    if (verify->parsed()) return keydesk::server::verify_audit(verify_options);
+    if (public_key->parsed()) return keydesk::server::audit_public_key(public_key_config);
+    if (keygen->parsed()) return keydesk::server::audit_keygen(keygen_config);
     if (doctor->parsed()) return keydesk::server::doctor(doctor_config);
     return 2;
 }

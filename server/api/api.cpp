@@ -121,6 +121,16 @@ std::string_view find_cookie(std::string_view header, std::string_view name) {
     return {};
 }
 
+std::vector<RateLimiter::Window> lookup_limits(const config::LimitsConfig& limits) {
+    return {{limits.lookups_per_minute, std::chrono::minutes(1)},
+            {limits.lookups_per_hour, std::chrono::hours(1)}};
+}
+
+std::vector<RateLimiter::Window> reveal_limits(const config::LimitsConfig& limits) {
+    return {{limits.reveals_per_10_minutes, std::chrono::minutes(10)},
+            {limits.reveals_per_hour, std::chrono::hours(1)}};
+}
+
 Api::Api(ApiServices services) : services_(services) {
     if (!services_.lookup.ticket_pattern.empty()) {
         ticket_pattern_.emplace(services_.lookup.ticket_pattern, std::regex::ECMAScript);
@@ -210,6 +220,15 @@ Response Api::dispatch(Call& call) {
         }
     }
 
+    if ((call.route->endpoint == Endpoint::lookups || call.route->endpoint == Endpoint::reveals) &&
+        !recheck_account(call)) {
+        return error_response(request, http::status::unauthorized, "not_signed_in");
+    }
+    if (call.session && !permits(call.route->access, call.session->roles)) {
+        audit_denied(call, "role");  // roles changed in AD since sign-in
+        return error_response(request, http::status::forbidden, "forbidden");
+    }
+
     switch (call.route->endpoint) {
         case Endpoint::session_get: return get_session(call);
         case Endpoint::session_create: return create_session(call);
@@ -252,6 +271,42 @@ json::object Api::audit_record(const Call& call, std::string_view event,
     record["request_id"] = call.client.request_id;
     record["outcome"] = outcome;
     return record;
+}
+
+bool Api::recheck_account(Call& call) {
+    const auto now = SessionStore::Clock::now();
+    if (now - call.session->verified < services_.session_recheck) return true;
+    const auto staff = services_.directory.refresh_staff(call.session->dn);
+    if (!staff) {
+        services_.sessions.remove(call.token);
+        auto record = audit_record(call, "session.revoked", "denied");
+        record["reason"] = "account_disabled_or_removed";
+        services_.audit.append(std::move(record));
+        spdlog::warn("rid={} session of {} ended: the account is disabled or gone",
+                     call.client.request_id, call.session->username);
+        return false;
+    }
+    const auto roles = services_.roles.roles_for(staff->group_dns);
+    services_.sessions.update(call.token, [&](StaffSession& session) {
+        session.roles = roles;
+        session.verified = now;
+    });
+    call.session->roles = roles;
+    call.session->verified = now;
+    return true;
+}
+
+std::optional<Response> Api::rate_limited(Call& call, RateLimiter& limiter, std::string_view event) {
+    const auto wait = limiter.try_acquire(call.session->username);
+    if (!wait) return std::nullopt;
+    auto record = audit_record(call, event, "denied");
+    record["reason"] = "rate_limited";
+    services_.audit.append(std::move(record));
+    spdlog::warn("ALERT rid={} {} hit the {} rate limit: possible misuse, review the audit log",
+                 call.client.request_id, call.session->username, event);
+    auto response = error_response(call.request, http::status::too_many_requests, "rate_limited");
+    response.set(http::field::retry_after, std::to_string(wait->count()));
+    return response;
 }
 
 void Api::append_best_effort(boost::json::object record) {
@@ -341,6 +396,8 @@ Response Api::create_session(Call& call) {
     record["roles"] = roles;
     services_.audit.append(std::move(record));  // before the session exists: fail closed
 
+    // A new session id at every sign-in: whatever cookie came with the request is dropped.
+    if (!call.token.empty()) services_.sessions.remove(call.token);
     const auto token = services_.sessions.create(session);
     call.session = services_.sessions.find(token);
     auto response = session_response(call);
@@ -379,11 +436,13 @@ Response Api::delete_session(Call& call) {
     response.keep_alive(call.request.keep_alive());
     response.set(http::field::set_cookie, std::string(session_cookie_name) +
                                               "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+    response.set("Clear-Site-Data", "\"cache\", \"cookies\", \"storage\"");
     return response;
 }
 
 Response Api::lookup(Call& call) {
     const auto& request = call.request;
+    if (auto refused = rate_limited(call, services_.lookup_limits, "key.lookup")) return *refused;
     std::string problem;
     auto body = parse_body(request, {"key_id", "computer", "ticket"}, problem);
     const bool has_key = body && body->contains("key_id");
@@ -456,6 +515,7 @@ Response Api::lookup(Call& call) {
 
 Response Api::reveal(Call& call) {
     const auto& request = call.request;
+    if (auto refused = rate_limited(call, services_.reveal_limits, "key.reveal")) return *refused;
     std::string problem;
     auto body = parse_body(
         request, {"key_id", "computer_dn", "reason", "reason_text", "ticket", "end_user"}, problem);

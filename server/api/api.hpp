@@ -12,6 +12,7 @@
 #include "ldap/directory.hpp"
 #include "server/api/router.hpp"
 #include "server/auth/login_throttle.hpp"
+#include "server/auth/rate_limiter.hpp"
 #include "server/auth/roles.hpp"
 #include "server/auth/session_store.hpp"
 #include "server/http/types.hpp"
@@ -26,7 +27,17 @@ struct ApiServices {
     const RoleMap& roles;
     const config::LookupConfig& lookup;
     std::chrono::seconds session_idle_timeout;
+    RateLimiter& lookup_limits;  // per staff member
+    RateLimiter& reveal_limits;
+    // How stale a session's view of the account may get before a directory call re-checks it
+    // (disabled account, group removed). Zero: every lookup and reveal re-checks.
+    std::chrono::seconds session_recheck{60};
 };
+
+// The per-staff-member windows of [limits]: generous for a day on the phone, tight enough that a
+// burst of reveals stands out.
+std::vector<RateLimiter::Window> lookup_limits(const config::LimitsConfig& limits);
+std::vector<RateLimiter::Window> reveal_limits(const config::LimitsConfig& limits);
 
 inline constexpr std::string_view session_cookie_name = "__Host-keydesk";
 
@@ -53,6 +64,9 @@ private:
                                      std::string_view outcome) const;
     void audit_denied(const Call& call, std::string_view reason);
     void append_best_effort(boost::json::object record);
+    std::optional<Response> rate_limited(Call& call, RateLimiter& limiter, std::string_view event);
+    // Re-checks the session's account against the directory when due; false ends the session.
+    bool recheck_account(Call& call);
 
     ApiServices services_;
     std::optional<std::regex> ticket_pattern_;

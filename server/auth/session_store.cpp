@@ -59,6 +59,7 @@ std::string SessionStore::create(StaffSession session) {
     const auto now = Clock::now();
     session.created = now;
     session.last_seen = now;
+    session.verified = now;
     session.csrf_token = random_token();
     auto token = random_token();
     std::lock_guard lock(mutex_);
@@ -86,6 +87,15 @@ std::optional<StaffSession> SessionStore::find(std::string_view token, Clock::ti
     }
     found->second.last_seen = now;
     return found->second;
+}
+
+bool SessionStore::update(std::string_view token,
+                          const std::function<void(StaffSession&)>& change) {
+    std::lock_guard lock(mutex_);
+    const auto found = sessions_.find(token_key(token));
+    if (found == sessions_.end()) return false;
+    change(found->second);
+    return true;
 }
 
 void SessionStore::remove(std::string_view token) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@ struct StaffSession {
     std::string csrf_token;
     std::chrono::steady_clock::time_point created;
     std::chrono::steady_clock::time_point last_seen;
+    std::chrono::steady_clock::time_point verified;  // last checked against the directory
 };
 
 class SessionStore {
@@ -36,6 +38,8 @@ public:
     std::optional<StaffSession> find(std::string_view token, Clock::time_point now = Clock::now());
 
     void remove(std::string_view token);
+    // Applies `change` to a live session (roles after a re-check); false if it is gone.
+    bool update(std::string_view token, const std::function<void(StaffSession&)>& change);
     std::size_t size() const;
     std::chrono::hours max_age() const { return max_age_; }
 

@@ -163,3 +163,67 @@ TEST(Config, LoadConfigNamesTheFile) {
         EXPECT_NE(std::string(error.what()).find("/nonexistent/keydesk.toml"), std::string::npos);
     }
 }
+
+TEST(Config, AuditCheckpointAndRotationDefaults) {
+    const auto audit = parse_config(valid_config, "/etc/keydesk").audit;
+    EXPECT_TRUE(audit.signing_key_file.empty());  // no key: no checkpoints, as before
+    EXPECT_EQ(audit.checkpoint_records, 1000u);
+    EXPECT_EQ(audit.checkpoint_interval.count(), 60);
+    EXPECT_EQ(audit.checkpoint_syslog, "auto");
+    EXPECT_TRUE(audit.checkpoint_file.empty());
+    EXPECT_EQ(audit.rotate_bytes, 64ull * 1024 * 1024);
+    EXPECT_TRUE(audit.rotate_daily);
+}
+
+TEST(Config, ReadsAuditCheckpointAndRotationKeys) {
+    const auto text = replaced(valid_config, "key_file = \"secrets/audit.key\"",
+                               "key_file = \"secrets/audit.key\"\n"
+                               "signing_key_file = \"secrets/audit-signing.pem\"\n"
+                               "checkpoint_records = 500\n"
+                               "checkpoint_seconds = 30\n"
+                               "checkpoint_syslog = \"udp://[::1]:514\"\n"
+                               "checkpoint_file = \"/mnt/siem/keydesk-checkpoints.jsonl\"\n"
+                               "rotate_size_mib = 16\n"
+                               "rotate_daily = false\n");
+    const auto audit = parse_config(text, "/etc/keydesk").audit;
+    EXPECT_EQ(audit.signing_key_file, "/etc/keydesk/secrets/audit-signing.pem");
+    EXPECT_EQ(audit.checkpoint_records, 500u);
+    EXPECT_EQ(audit.checkpoint_interval.count(), 30);
+    EXPECT_EQ(audit.checkpoint_syslog, "udp://[::1]:514");
+    EXPECT_EQ(audit.checkpoint_file, "/mnt/siem/keydesk-checkpoints.jsonl");
+    EXPECT_EQ(audit.rotate_bytes, 16ull * 1024 * 1024);
+    EXPECT_FALSE(audit.rotate_daily);
+
+    for (const std::string target : {"", "auto", "none", "unix:/dev/log", "udp://127.0.0.1:514",
+                                     "tcp://siem.corp.example.com:6514"}) {
+        const auto with = replaced(valid_config, "key_file = \"secrets/audit.key\"",
+                                   "key_file = \"secrets/audit.key\"\ncheckpoint_syslog = \"" + target + "\"");
+        EXPECT_EQ(parse_config(with, "/").audit.checkpoint_syslog, target);
+    }
+}
+
+TEST(Config, RefusesBadAuditCheckpointSettings) {
+    const std::string anchor = "key_file = \"secrets/audit.key\"";
+    struct Case {
+        std::string line, expected;
+    };
+    const std::vector<Case> cases{
+        {"checkpoint_records = 0", "audit.checkpoint_records: must be between 1 and 1000000"},
+        {"checkpoint_seconds = 0", "audit.checkpoint_seconds: must be between 1 and 86400"},
+        {"checkpoint_seconds = \"60\"", "audit.checkpoint_seconds: must be an integer"},
+        {"checkpoint_syslog = \"syslog.corp:514\"", "audit.checkpoint_syslog: must be"},
+        {"checkpoint_syslog = \"udp://127.0.0.1\"", "audit.checkpoint_syslog: must be"},
+        {"checkpoint_syslog = \"udp://127.0.0.1:70000\"", "audit.checkpoint_syslog: must be"},
+        {"checkpoint_syslog = \"unix:dev/log\"", "audit.checkpoint_syslog: must be"},
+        {"checkpoint_file = \"/var/lib/keydesk/audit/checkpoints.jsonl\"",
+         "audit.checkpoint_file: must not be in audit.directory"},
+        {"rotate_size_mib = 0", "audit.rotate_size_mib: must be between 1 and 65536"},
+        {"rotate_daily = \"yes\"", "audit.rotate_daily: must be true or false"},
+        {"signing_key = \"x.pem\"", "audit.signing_key: unknown key"},
+    };
+    for (const auto& test : cases) {
+        const auto message = error_for(replaced(valid_config, anchor, anchor + "\n" + test.line));
+        EXPECT_NE(message.find(test.expected), std::string::npos)
+            << "expected \"" << test.expected << "\", got \"" << message << "\"";
+    }
+}
