@@ -225,6 +225,9 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     } else {
         throw ConfigError("directory.group_resolution: must be auto, in_chain or recursive");
     }
+    dir.index_poll = std::chrono::seconds(directory.integer("index_poll_seconds", 5, 1, 3600));
+    dir.index_full_resync =
+        std::chrono::minutes(directory.integer("index_resync_minutes", 15, 1, 24 * 60));
     directory.reject_unknown_keys();
     check_dn_list({dir.base_dn}, "directory.base_dn");
     check_dn_list({dir.bind_dn}, "directory.bind_dn");

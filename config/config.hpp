@@ -44,6 +44,8 @@ struct DirectoryConfig {
     std::chrono::seconds timeout{5};
     std::string domain;  // NetBIOS name accepted as DOMAIN\user; empty = any
     GroupResolution group_resolution = GroupResolution::automatic;
+    std::chrono::seconds index_poll{5};         // the Key ID index polls for changes this often
+    std::chrono::minutes index_full_resync{15}; // and reloads everything (drops deleted keys)
 };
 
 struct RolesConfig {

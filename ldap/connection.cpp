@@ -3,6 +3,11 @@
 
 #include <ldap.h>
 #include <strings.h>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "ldap/directory.hpp"
 
@@ -53,6 +58,47 @@ int to_ldap_scope(Scope scope) {
     return LDAP_SCOPE_BASE;
 }
 
+// libldap bounds the TCP connect (network timeout) and waits for results (operation timeout),
+// but with a DC that accepts the connection and then never answers, libldap 2.5's TLS handshake
+// spins without end. The connect callback tells us the socket; a watchdog shuts it down when the
+// timeout passes, which makes the handshake fail like any lost connection.
+int remember_socket(LDAP*, Sockbuf* socket_buffer, LDAPURLDesc*, sockaddr*, ldap_conncb* callback) {
+    ber_socket_t fd = -1;
+    if (ber_sockbuf_ctrl(socket_buffer, LBER_SB_OPT_GET_FD, &fd) == 1) {
+        static_cast<SocketWatch*>(callback->lc_arg)->fd = fd;
+    }
+    return 0;
+}
+
+void forget_socket(LDAP*, Sockbuf*, ldap_conncb* callback) {
+    static_cast<SocketWatch*>(callback->lc_arg)->fd = -1;
+}
+
+// Runs `connect` (a blocking libldap call) and shuts the watched socket down if it takes longer
+// than `timeout`.
+int with_watchdog(SocketWatch& watch, std::chrono::seconds timeout, const std::function<int()>& connect,
+                  bool& timed_out) {
+    std::mutex mutex;
+    std::condition_variable finished;
+    bool done = false;
+    timed_out = false;
+    std::thread watchdog([&] {
+        std::unique_lock lock(mutex);
+        if (!finished.wait_for(lock, timeout, [&] { return done; })) {
+            if (const int fd = watch.fd; fd >= 0) ::shutdown(fd, SHUT_RDWR);
+            timed_out = true;
+        }
+    });
+    const int code = connect();
+    {
+        std::lock_guard lock(mutex);
+        done = true;
+    }
+    finished.notify_one();
+    watchdog.join();
+    return code;
+}
+
 struct MessageFree {
     void operator()(LDAPMessage* message) const { ldap_msgfree(message); }
 };
@@ -99,6 +145,8 @@ std::unique_ptr<Connection> Connection::open(const ConnectionOptions& options) {
             const timeval timeout{static_cast<time_t>(options.timeout.count()), 0};
             set_option(handle, LDAP_OPT_NETWORK_TIMEOUT, &timeout, "network timeout");
             set_option(handle, LDAP_OPT_TIMEOUT, &timeout, "operation timeout");
+            set_option(handle, LDAP_OPT_CONNECT_CB, connection->socket_callback_.get(),
+                       "connect callback");
             const int require_cert = options.tls_verify ? LDAP_OPT_X_TLS_HARD : LDAP_OPT_X_TLS_NEVER;
             set_option(handle, LDAP_OPT_X_TLS_REQUIRE_CERT, &require_cert, "TLS require cert");
             if (!options.tls_ca_file.empty()) {
@@ -110,10 +158,20 @@ std::unique_ptr<Connection> Connection::open(const ConnectionOptions& options) {
             const int is_server = 0;  // a fresh TLS context picks up the options set above
             set_option(handle, LDAP_OPT_X_TLS_NEWCTX, &is_server, "TLS context");
 
-            const int code = options.start_tls ? ldap_start_tls_s(handle, nullptr, nullptr)
-                                               : ldap_connect(handle);
+            bool timed_out = false;
+            const int code = with_watchdog(
+                *connection->socket_watch_, options.timeout,
+                [&] {
+                    return options.start_tls ? ldap_start_tls_s(handle, nullptr, nullptr)
+                                             : ldap_connect(handle);
+                },
+                timed_out);
             if (code != LDAP_SUCCESS) {
-                failures += uri + ": " + describe(handle, code) + "; ";
+                failures += uri + ": " +
+                            (timed_out ? "no answer within " + std::to_string(options.timeout.count()) +
+                                             " s (connection accepted, TLS handshake never finished)"
+                                       : describe(handle, code)) +
+                            "; ";
                 continue;
             }
             return connection;
@@ -124,6 +182,14 @@ std::unique_ptr<Connection> Connection::open(const ConnectionOptions& options) {
     if (failures.size() >= 2) failures.resize(failures.size() - 2);
     throw DirectoryUnavailable("no directory server answered: " + failures);
 }
+
+Connection::Connection(::ldap* handle, std::string uri, std::chrono::seconds timeout)
+    : socket_watch_(std::make_unique<SocketWatch>()),
+      socket_callback_(std::make_unique<ldap_conncb>(
+          ldap_conncb{remember_socket, forget_socket, socket_watch_.get()})),
+      handle_(handle),
+      uri_(std::move(uri)),
+      timeout_(timeout) {}
 
 Connection::~Connection() { ldap_unbind_ext_s(handle_, nullptr, nullptr); }
 

@@ -1,6 +1,7 @@
 // One libldap connection (internal to ldap/): TLS set up, timeouts on, referrals off.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <vector>
 
 struct ldap;  // libldap's handle; <ldap.h> stays inside ldap/*.cpp
+struct ldap_conncb;
 
 namespace keydesk::ldap {
 
@@ -47,6 +49,11 @@ struct BindOutcome {
 
 enum class Scope { base, one_level, subtree };
 
+// The socket of a connection being opened, for the connect watchdog.
+struct SocketWatch {
+    std::atomic<int> fd{-1};
+};
+
 class Connection {
 public:
     // Connects to the first URI that answers (and does StartTLS if asked). Throws
@@ -78,10 +85,12 @@ public:
     const std::string& uri() const { return uri_; }
 
 private:
-    Connection(::ldap* handle, std::string uri, std::chrono::seconds timeout)
-        : handle_(handle), uri_(std::move(uri)), timeout_(timeout) {}
+    Connection(::ldap* handle, std::string uri, std::chrono::seconds timeout);
     [[noreturn]] void fail(int code, std::string_view operation);
 
+    // Declared before the handle: libldap calls back into them until the handle is gone.
+    std::unique_ptr<SocketWatch> socket_watch_;
+    std::unique_ptr<::ldap_conncb> socket_callback_;
     ::ldap* handle_;
     std::string uri_;
     std::chrono::seconds timeout_;

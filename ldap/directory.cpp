@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <set>
 
@@ -561,6 +562,25 @@ void Directory::sync_index(Connection& connection, bool full) {
     index_high_water_ = high_water;
     std::lock_guard lock(index_mutex_);
     ++(full ? index_status_.full_loads : index_status_.polls);
+}
+
+std::optional<StaffMember> Directory::refresh_staff(const std::string& dn) {
+    return with_service_connection([&](Connection& connection) -> std::optional<StaffMember> {
+        const auto found = connection.search(dn, Scope::base, "(objectClass=user)",
+                                             {"sAMAccountName", "displayName", "userAccountControl"});
+        if (found.entries.empty()) return std::nullopt;
+        const auto& account = found.entries.front();
+        if (const auto* control = account.first("userAccountControl")) {
+            constexpr long account_disabled = 0x2;  // ADS_UF_ACCOUNTDISABLE
+            if (std::strtol(control->c_str(), nullptr, 10) & account_disabled) return std::nullopt;
+        }
+        StaffMember staff;
+        staff.dn = account.dn;
+        staff.username = account.first("sAMAccountName") ? *account.first("sAMAccountName") : "";
+        staff.display_name = account.first("displayName") ? *account.first("displayName") : staff.username;
+        staff.group_dns = resolve_groups(connection, account.dn);
+        return staff;
+    });
 }
 
 std::vector<std::string> Directory::resolve_groups(Connection& connection,

@@ -177,6 +177,10 @@ public:
     // resolves its (nested) groups.
     SignInResult sign_in(std::string_view username, std::string_view password);
 
+    // Looks a signed-in member of staff up again (no password needed): nullopt when the account
+    // is gone or disabled, else their current groups. Sessions use it to notice AD changes.
+    std::optional<StaffMember> refresh_staff(const std::string& dn);
+
     const DirectorySettings& settings() const { return settings_; }
 
     // Starts a background thread that loads the Key ID index with a paged search and keeps it

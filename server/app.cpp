@@ -2,6 +2,8 @@
 #include "server/app.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <fstream>
 #include <iostream>
@@ -74,10 +76,26 @@ ldap::DirectorySettings directory_settings(const config::Config& config) {
     }
     settings.pool_size = config.server.worker_threads;
     settings.max_results = config.lookup.max_results;
+    settings.index_poll = directory.index_poll;
+    settings.index_full_resync = directory.index_full_resync;
     return settings;
 }
 
+void harden_process() {
+    // Recovery passwords pass through this process's memory: never into a core dump.
+    ::prctl(PR_SET_DUMPABLE, 0);
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    // Every connection is a descriptor: take what the system allows, not the default 1024.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &files);
+    }
+}
+
 int serve(const ServeOptions& options) {
+    harden_process();
     config::Config config;
     std::string audit_key;
     try {
@@ -148,10 +166,14 @@ int serve(const ServeOptions& options) {
 
     asio::io_context io(1);
     asio::thread_pool workers(config.server.worker_threads);
+    HttpLimits http_limits;
+    http_limits.max_connections = config.limits.max_connections;
+    http_limits.max_connections_per_client = config.limits.max_connections_per_client;
     HttpServer http_server(io, *tls, workers,
                            [&api](const Request& request, const ClientInfo& client) {
                                return api.handle(request, client);
-                           });
+                           },
+                           http_limits);
     try {
         const auto address = asio::ip::make_address(config.server.listen_host);
         http_server.listen({address, config.server.listen_port});

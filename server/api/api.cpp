@@ -597,7 +597,15 @@ Response Api::ready(Call& call) {
         return error_response(call.request, http::status::service_unavailable, "audit_unavailable");
     }
     services_.directory.check_connection();  // throws DirectoryUnavailable -> 503
-    return json_response(call.request, http::status::ok, {{"status", "ready"}});
+    // Ready does not wait for the index: until it has loaded, lookups search live.
+    const auto index = services_.directory.index_status();
+    return json_response(call.request, http::status::ok,
+                         {{"status", "ready"},
+                          {"index", {{"loaded", index.loaded},
+                                     {"keys", index.keys},
+                                     {"bytes", index.memory_bytes},
+                                     {"full_loads", index.full_loads},
+                                     {"polls", index.polls}}}});
 }
 
 }  // namespace keydesk::server

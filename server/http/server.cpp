@@ -108,6 +108,14 @@ asio::awaitable<void> HttpServer::accept_loop() {
             spdlog::warn("connection refused: {} connections open", registry_->connections.size());
             continue;  // the socket closes as it goes out of scope
         }
+        boost::system::error_code peer_error;
+        const auto peer = socket.remote_endpoint(peer_error);
+        if (!peer_error &&
+            registry_->per_client[peer.address().to_string()] >= limits_.max_connections_per_client) {
+            spdlog::warn("connection from {} refused: {} open from there", peer.address().to_string(),
+                         limits_.max_connections_per_client);
+            continue;
+        }
         asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
     }
 }
@@ -121,16 +129,23 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
     Connection connection{&stream, false, nullptr};
     const auto id = registry_->next_id++;
     registry_->connections.emplace(id, &connection);
+    ++registry_->per_client[client_address];
     struct Unregister {
         std::shared_ptr<Registry> registry;
         std::uint64_t id;
+        std::string client;
         ~Unregister() {
             registry->connections.erase(id);
+            if (auto found = registry->per_client.find(client);
+                found != registry->per_client.end() && --found->second == 0) {
+                registry->per_client.erase(found);
+            }
             if (registry->stopping && registry->connections.empty() && registry->on_drained) {
                 std::exchange(registry->on_drained, nullptr)();
             }
         }
-    } unregister{registry_, id};
+    } unregister{registry_, id, client_address};
+    const auto opened = std::chrono::steady_clock::now();
 
     beast::get_lowest_layer(stream).expires_after(limits_.handshake_timeout);
     auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
@@ -191,7 +206,8 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
                 },
                 asio::use_awaitable);
             response.keep_alive(response.keep_alive() && request.keep_alive() && !registry_->stopping &&
-                                served + 1 < limits_.max_requests_per_connection);
+                                served + 1 < limits_.max_requests_per_connection &&
+                                std::chrono::steady_clock::now() - opened < limits_.max_connection_age);
         }
         response.prepare_payload();
 

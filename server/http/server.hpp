@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include <boost/asio/awaitable.hpp>
@@ -28,6 +29,8 @@ struct HttpLimits {
     std::chrono::seconds write_timeout{30};
     unsigned max_requests_per_connection = 1000;
     unsigned max_connections = 1024;
+    unsigned max_connections_per_client = 64;  // per peer address
+    std::chrono::minutes max_connection_age{10};  // then the connection closes after a request
 };
 
 class HttpServer {
@@ -55,6 +58,7 @@ private:
         bool stopping = false;
         std::uint64_t next_id = 0;
         std::unordered_map<std::uint64_t, Connection*> connections;  // I/O thread only
+        std::unordered_map<std::string, unsigned> per_client;         // open connections per IP
         std::function<void()> on_drained;
     };
     boost::asio::awaitable<void> accept_loop();

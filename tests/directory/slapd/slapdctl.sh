@@ -163,7 +163,7 @@ suffix "$BASE_DN"
 rootdn "$ADMIN_DN"
 rootpw $rootpw
 directory "$DATA"
-maxsize 2147483648
+maxsize 17179869184
 dbnosync
 
 # AD-like: equality indexes only (AD cannot answer (cn=*{XXXXXXXX*) from an index either).
