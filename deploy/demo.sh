@@ -61,11 +61,15 @@ admin = ["CN=KD-Admins,OU=Groups,DC=corp,DC=example,DC=com"]
 [audit]
 directory = "audit"
 key_file = "audit.key"
+signing_key_file = "audit-signing.pem"
+checkpoint_file = "checkpoints/checkpoints.jsonl"
 
 [lookup]
 min_key_id_chars = 8
 TOML
 
+mkdir -p "$state/checkpoints"
+[ -s "$state/audit-signing.pem" ] || "$root/build/server/keydesk" audit keygen --config "$state/keydesk.toml"
 "$root/build/server/keydesk" serve --config "$state/keydesk.toml" --ready-file "$state/ready" &
 keydesk_pid=$!
 for _ in $(seq 1 100); do
@@ -88,6 +92,7 @@ cat <<INFO
 
   Try Key ID 063EA4E1 (two keys on LAPTOP-0042), 1F5A63B3 (two computers), or computer WS-0007.
   Verify the audit log:  $root/build/server/keydesk audit verify --config $state/keydesk.toml
+  Check the install:     $root/build/server/keydesk doctor --config $state/keydesk.toml
   Ctrl-C stops keydesk and the directory.
 
 INFO

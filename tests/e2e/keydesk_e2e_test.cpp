@@ -571,3 +571,46 @@ TEST(KeydeskStartup, TurningTlsVerificationOffIsNeverSilent) {
     EXPECT_EQ(status, 1);
     EXPECT_NE(output.find("FAIL directory TLS: tls_verify = false"), std::string::npos) << output;
 }
+
+TEST(KeydeskAudit, AnAuditorVerifiesWithThePublicKeyAndDetectsTruncationFromOutsideCheckpoints) {
+    KeydeskInstance instance("signed");
+    const auto outside = instance.dir() / "outside";  // stands for another mount or the SIEM
+    std::filesystem::create_directories(outside);
+    edit_config(instance, "key_file = \"audit.key\"",
+                "key_file = \"audit.key\"\nsigning_key_file = \"signing.pem\"\n"
+                "checkpoint_file = \"outside/checkpoints.jsonl\"\ncheckpoint_syslog = \"\"\n"
+                "checkpoint_records = 3");
+    std::string output;
+    ASSERT_EQ(instance.run("audit keygen --config '" + instance.config().string() + "'", output), 0) << output;
+    ASSERT_TRUE(instance.start()) << instance.log();
+    auto c = HttpsClient(instance.port(), instance.ca_file());
+    ASSERT_EQ(c.sign_in("helpdesk1", "Helpdesk1-Pass!").status, 200u);
+    for (int i = 0; i < 4; ++i) ASSERT_EQ(c.post("/api/v1/lookups", R"({"key_id":"063ea4e1"})").status, 200u);
+    ASSERT_EQ(c.post("/api/v1/reveals", reveal_body(fx::k1, "lost_pin")).status, 200u);
+    ASSERT_EQ(instance.stop(), 0) << instance.log();
+
+    ASSERT_EQ(instance.run("audit public-key --config '" + instance.config().string() + "'", output), 0);
+    const auto public_key = instance.dir() / "public.pem";
+    std::ofstream(public_key) << output;
+    const std::string auditor = "audit verify --dir '" + instance.audit_dir().string() +
+                                "' --public-key '" + public_key.string() + "' --checkpoint '" +
+                                (outside / "checkpoints.jsonl").string() + "'";
+    // No HMAC key: the auditor needs only the files, the public key and the outside checkpoints.
+    EXPECT_EQ(instance.run(auditor, output), 0) << output;
+
+    // Cut the last records off the log (a whole-line truncation keeps the chain intact): the
+    // checkpoints kept outside still reveal it.
+    const auto file = std::filesystem::directory_iterator(instance.audit_dir())->path();
+    std::vector<std::string> lines;
+    {
+        std::ifstream in(file);
+        for (std::string line; std::getline(in, line);) lines.push_back(line);
+    }
+    ASSERT_GT(lines.size(), 6u);
+    {
+        std::ofstream out(file, std::ios::trunc);
+        for (std::size_t i = 0; i + 4 < lines.size(); ++i) out << lines[i] << "\n";
+    }
+    EXPECT_EQ(instance.run(auditor, output), 1) << output;
+    EXPECT_NE(output.find("truncated"), std::string::npos) << output;
+}
