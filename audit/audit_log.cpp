@@ -409,6 +409,11 @@ void AuditLog::reopen() {
     submit(std::move(pending), false);
 }
 
+std::uint64_t AuditLog::newest_seq() const {
+    std::lock_guard lock(mutex_);
+    return last_seq_;
+}
+
 bool AuditLog::healthy() const {
     std::lock_guard lock(mutex_);
     return !failed_;
@@ -609,6 +614,11 @@ bool AuditLog::flush() {
             written += static_cast<std::size_t>(result);
         }
         if (error.empty() && ::fdatasync(fd_) != 0) error = errno_text("fdatasync " + file_path_.string());
+        // Deleted underneath us: the records went to a file nobody will ever read.
+        struct stat info {};
+        if (error.empty() && ::fstat(fd_, &info) == 0 && info.st_nlink == 0) {
+            error = "the audit file " + file_path_.string() + " was deleted while in use";
+        }
     }
     if (!error.empty()) {
         fail(error);

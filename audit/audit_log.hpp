@@ -100,6 +100,9 @@ public:
     void close();
 
     bool healthy() const;
+    // The seq of the newest record sealed (on disk unless the log has failed). Call once the
+    // writer is idle or stopped (after close()).
+    std::uint64_t newest_seq() const;
     std::string failure() const;
     // Start-up notes (a repaired tail, a resumed file); fixed once the constructor returns.
     const std::vector<std::string>& warnings() const { return warnings_; }

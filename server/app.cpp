@@ -106,17 +106,17 @@ int serve(const ServeOptions& options) {
         return 2;
     }
 
-    std::unique_ptr<audit::AuditLog> audit_log;
+    std::unique_ptr<audit::RecoveringAuditLog> audit_log;
     try {
-        audit_log = std::make_unique<audit::AuditLog>(config.audit.directory, audit_key,
-                                                      audit_settings(config.audit));
+        audit_log = std::make_unique<audit::RecoveringAuditLog>(config.audit.directory, audit_key,
+                                                                audit_settings(config.audit));
     } catch (const std::exception& error) {
         std::cerr << "keydesk: cannot open the audit log in " << config.audit.directory << ": "
                   << error.what() << "\n";
         return 1;
     }
-    for (const auto& warning : audit_log->warnings()) spdlog::warn("audit log: {}", warning);
-    if (const auto checkpoints = audit_log->checkpoint_status(); checkpoints.signing) {
+    for (const auto& warning : audit_log->take_warnings()) spdlog::warn("audit log: {}", warning);
+    if (const auto checkpoints = audit_log->current()->checkpoint_status(); checkpoints.signing) {
         spdlog::info("audit checkpoints signed with key {}", checkpoints.key_id);
     } else {
         spdlog::warn("audit log: [audit] signing_key_file is not set, so no signed checkpoints: "
@@ -202,8 +202,9 @@ int serve(const ServeOptions& options) {
                 // Reopens the audit file (after a checkpoint) and reconnects the checkpoint
                 // targets; never fatal.
                 try {
-                    audit_log->reopen();
-                    spdlog::info("SIGHUP: audit log reopened: {}", audit_log->current_file().string());
+                    audit_log->current()->reopen();
+                    spdlog::info("SIGHUP: audit log reopened: {}",
+                                 audit_log->current()->current_file().string());
                 } catch (const std::exception& reopen_error) {
                     spdlog::error("SIGHUP: cannot reopen the audit log: {}", reopen_error.what());
                 }
@@ -240,8 +241,8 @@ int serve(const ServeOptions& options) {
         return 1;
     }
     // The shutdown checkpoint; its off-host copies get the send timeout to leave.
-    audit_log->close();
-    if (!audit_log->healthy()) {
+    audit_log->current()->close();
+    if (!audit_log->current()->healthy()) {
         spdlog::error("could not write the shutdown checkpoint: {}", audit_log->failure());
         return 1;
     }

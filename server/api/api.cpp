@@ -163,6 +163,7 @@ Response Api::handle(const Request& request, const ClientInfo& client) {
     }
     response.set("X-Request-Id", client.request_id);
     add_security_headers(response);
+    for (const auto& warning : services_.audit.take_warnings()) spdlog::warn("audit log: {}", warning);
     return response;
 }
 
@@ -592,7 +593,9 @@ Response Api::reveal(Call& call) {
 }
 
 Response Api::ready(Call& call) {
-    if (!services_.audit.healthy()) {
+    const bool audit_healthy = services_.audit.healthy();  // may reopen a failed log
+    for (const auto& warning : services_.audit.take_warnings()) spdlog::warn("audit log: {}", warning);
+    if (!audit_healthy) {
         spdlog::warn("not ready: audit log failed: {}", services_.audit.failure());
         return error_response(call.request, http::status::service_unavailable, "audit_unavailable");
     }

@@ -7,7 +7,7 @@
 
 #include <boost/json/object.hpp>
 
-#include "audit/audit_log.hpp"
+#include "audit/recovering_log.hpp"
 #include "config/config.hpp"
 #include "ldap/directory.hpp"
 #include "server/api/router.hpp"
@@ -21,7 +21,7 @@ namespace keydesk::server {
 
 struct ApiServices {
     ldap::Directory& directory;
-    audit::AuditLog& audit;
+    audit::RecoveringAuditLog& audit;
     SessionStore& sessions;
     LoginThrottle& throttle;
     const RoleMap& roles;
