@@ -91,6 +91,7 @@ struct LimitsConfig {
     std::chrono::seconds session_recheck{60};    // re-check the account against AD this often
     unsigned max_connections = 1024;
     unsigned max_connections_per_client = 64;
+    unsigned max_pending_requests = 256;  // beyond: 503 overloaded with Retry-After
 };
 
 struct Config {

@@ -145,10 +145,10 @@ int serve(const ServeOptions& options) {
         return 1;
     }
 
-    std::optional<asio::ssl::context> tls;
+    std::shared_ptr<asio::ssl::context> tls;
     try {
-        tls.emplace(make_server_tls_context(config.server.tls_certificate,
-                                            config.server.tls_private_key));
+        tls = std::make_shared<asio::ssl::context>(make_server_tls_context(
+            config.server.tls_certificate, config.server.tls_private_key));
     } catch (const std::exception& error) {
         std::cerr << "keydesk: " << error.what() << "\n";
         return 1;
@@ -169,7 +169,8 @@ int serve(const ServeOptions& options) {
     HttpLimits http_limits;
     http_limits.max_connections = config.limits.max_connections;
     http_limits.max_connections_per_client = config.limits.max_connections_per_client;
-    HttpServer http_server(io, *tls, workers,
+    http_limits.max_pending_requests = config.limits.max_pending_requests;
+    HttpServer http_server(io, tls, workers,
                            [&api](const Request& request, const ClientInfo& client) {
                                return api.handle(request, client);
                            },
@@ -207,6 +208,17 @@ int serve(const ServeOptions& options) {
                                  audit_log->current()->current_file().string());
                 } catch (const std::exception& reopen_error) {
                     spdlog::error("SIGHUP: cannot reopen the audit log: {}", reopen_error.what());
+                }
+                // A renewed certificate: new connections get it, open ones are not dropped. A
+                // broken file keeps the old one in service.
+                try {
+                    http_server.set_tls_context(std::make_shared<asio::ssl::context>(
+                        make_server_tls_context(config.server.tls_certificate,
+                                                config.server.tls_private_key)));
+                    spdlog::info("SIGHUP: TLS certificate reloaded from {}",
+                                 config.server.tls_certificate.string());
+                } catch (const std::exception& tls_error) {
+                    spdlog::error("SIGHUP: keeping the current TLS certificate: {}", tls_error.what());
                 }
                 signals.async_wait(on_signal);
                 return;

@@ -66,9 +66,10 @@ struct HttpServer::Connection {
     const http::request_parser<http::string_body>* parser = nullptr;
 };
 
-HttpServer::HttpServer(asio::io_context& io, asio::ssl::context& tls, asio::thread_pool& workers,
+HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
+                       asio::thread_pool& workers,
                        Handler handler, HttpLimits limits)
-    : io_(io), tls_(tls), workers_(workers), handler_(std::move(handler)), limits_(limits),
+    : io_(io), tls_(std::move(tls)), workers_(workers), handler_(std::move(handler)), limits_(limits),
       acceptor_(io) {}
 
 void HttpServer::listen(const tcp::endpoint& endpoint) {
@@ -125,7 +126,8 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
     const auto peer = socket.remote_endpoint(endpoint_error);
     const std::string client_address = endpoint_error ? "unknown" : peer.address().to_string();
 
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls_);
+    const auto tls = tls_;  // this connection keeps its context even if a reload replaces it
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
     Connection connection{&stream, false, nullptr};
     const auto id = registry_->next_id++;
     registry_->connections.emplace(id, &connection);
@@ -190,10 +192,22 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
             } else {
                 break;  // connection-level failure: nothing to answer
             }
+        } else if (registry_->pending_requests >= limits_.max_pending_requests) {
+            const Request& request = parser.get();
+            method = std::string(request.method_string());
+            path = loggable_path(request.target());
+            response = plain_error(http::status::service_unavailable, "overloaded");
+            response.set(http::field::retry_after, "1");
+            spdlog::warn("overloaded: {} requests pending; refusing", registry_->pending_requests);
         } else {
             const Request& request = parser.get();
             method = std::string(request.method_string());
             path = loggable_path(request.target());
+            ++registry_->pending_requests;
+            struct Pending {
+                Registry& registry;
+                ~Pending() { --registry.pending_requests; }
+            } pending{*registry_};
             response = co_await asio::co_spawn(
                 workers_,
                 [&]() -> asio::awaitable<Response> {

@@ -31,6 +31,9 @@ struct HttpLimits {
     unsigned max_connections = 1024;
     unsigned max_connections_per_client = 64;  // per peer address
     std::chrono::minutes max_connection_age{10};  // then the connection closes after a request
+    // Requests waiting for or running on the worker pool; past this, 503 at once (Retry-After)
+    // rather than an ever longer queue.
+    unsigned max_pending_requests = 256;
 };
 
 class HttpServer {
@@ -38,12 +41,15 @@ public:
     // Runs on the worker pool; must not throw (a throw becomes a plain 500).
     using Handler = std::function<Response(const Request&, const ClientInfo&)>;
 
-    HttpServer(boost::asio::io_context& io, boost::asio::ssl::context& tls,
+    HttpServer(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
                boost::asio::thread_pool& workers, Handler handler, HttpLimits limits = {});
 
     // Binds and listens; throws boost::system::system_error if the address cannot be used.
     void listen(const boost::asio::ip::tcp::endpoint& endpoint);
     std::uint16_t port() const;
+
+    // New connections use `tls` (a renewed certificate); open ones keep theirs. I/O thread only.
+    void set_tls_context(std::shared_ptr<boost::asio::ssl::context> tls) { tls_ = std::move(tls); }
 
     // Stops accepting, closes idle keep-alive connections and lets in-flight requests finish;
     // `on_drained` runs (on the I/O thread) once the last connection has closed.
@@ -59,13 +65,14 @@ private:
         std::uint64_t next_id = 0;
         std::unordered_map<std::uint64_t, Connection*> connections;  // I/O thread only
         std::unordered_map<std::string, unsigned> per_client;         // open connections per IP
+        unsigned pending_requests = 0;                                // on or for the worker pool
         std::function<void()> on_drained;
     };
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
 
     boost::asio::io_context& io_;
-    boost::asio::ssl::context& tls_;
+    std::shared_ptr<boost::asio::ssl::context> tls_;
     boost::asio::thread_pool& workers_;
     Handler handler_;
     HttpLimits limits_;

@@ -319,3 +319,177 @@ TEST(Hardening, AThousandHalfOpenConnectionsDoNotStopAHelpdeskUser) {
     std::printf("1000 half-open connections: sign-in + lookup took %.0f ms\n", elapsed.count());
     for (int fd : attackers) ::close(fd);
 }
+
+namespace {
+
+std::string certificate_serial(std::uint16_t port) {
+    const std::string command = "echo | timeout 10 openssl s_client -connect 127.0.0.1:" +
+                                std::to_string(port) +
+                                " 2>/dev/null | openssl x509 -noout -serial 2>/dev/null";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    std::string output;
+    char buffer[512];
+    while (auto got = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, got);
+    ::pclose(pipe);
+    return output;
+}
+
+}  // namespace
+
+TEST(Hardening, SighupReloadsTheCertificateAndKeepsABrokenOneOut) {
+    KeydeskInstance instance("reload");
+    ASSERT_TRUE(instance.start()) << instance.log();
+    const auto before = certificate_serial(instance.port());
+    ASSERT_NE(before.find("serial="), std::string::npos);
+
+    // A renewed certificate (from a new CA, as a renewal may well be).
+    const auto tls = instance.dir() / "tls";
+    for (const char* file : {"server.pem", "server.key", "ca.pem", "ca.key"}) std::filesystem::remove(tls / file);
+    ASSERT_EQ(std::system(("'" + std::string(KEYDESK_SOURCE_DIR) + "/tests/support/make-tls-cert.sh' '" +
+                           tls.string() + "'").c_str()),
+              0);
+    ::kill(instance.pid(), SIGHUP);
+    std::string after;
+    for (int i = 0; i < 50; ++i) {
+        after = certificate_serial(instance.port());
+        if (after != before) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_NE(after, before);
+    auto c = signed_in(instance, "helpdesk1", "Helpdesk1-Pass!");  // verifies against the new CA
+    EXPECT_EQ(c.post("/api/v1/lookups", R"({"key_id":"063ea4e1"})").status, 200u);
+
+    // A broken file: the current certificate stays in service.
+    std::ofstream(tls / "server.pem", std::ios::trunc) << "not a certificate";
+    ::kill(instance.pid(), SIGHUP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(certificate_serial(instance.port()), after);
+    EXPECT_NE(instance.log().find("keeping the current TLS certificate"), std::string::npos);
+    EXPECT_EQ(instance.stop(), 0);
+}
+
+TEST(Hardening, MoreRequestsThanWorkersAreRefusedAtOnceNotQueuedForever) {
+    const auto& directory = TestDirectory::get();
+    if (!directory.has("KD_SLAPD_PID")) GTEST_SKIP() << "pauses the OpenLDAP test directory";
+    KeydeskInstance instance("overload", "[limits]\nmax_pending_requests = 2\nlookups_per_minute = 1000\n");
+    {
+        std::ifstream in(instance.config());
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        text.replace(text.find("worker_threads = 4"), 18, "worker_threads = 1");
+        std::ofstream(instance.config(), std::ios::trunc) << text;
+    }
+    ASSERT_TRUE(instance.start()) << instance.log();
+    auto c = signed_in(instance, "helpdesk1", "Helpdesk1-Pass!");
+    const pid_t slapd = std::stoi(directory["KD_SLAPD_PID"]);
+
+    // The directory stops answering: the one worker waits out its timeout on each request.
+    ::kill(slapd, SIGSTOP);
+    std::mutex mutex;
+    std::map<std::string, int> outcomes;
+    std::vector<double> overloaded_ms;
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 12; ++i) {
+        clients.emplace_back([&, cookie = c.cookie, csrf = c.csrf_token] {
+            HttpsClient client(instance.port(), instance.ca_file());
+            client.cookie = cookie;
+            client.csrf_token = csrf;
+            const auto started = std::chrono::steady_clock::now();
+            const auto result = client.post("/api/v1/lookups", R"({"key_id":"a1b2c3d4"})");
+            const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+            std::lock_guard lock(mutex);
+            ++outcomes[std::to_string(result.status) + " " + result.error()];
+            if (result.error() == "overloaded") {
+                overloaded_ms.push_back(ms);
+                EXPECT_EQ(result.header("retry-after"), "1");
+            }
+        });
+    }
+    for (auto& client : clients) client.join();
+    ::kill(slapd, SIGCONT);
+
+    EXPECT_GE(outcomes["503 overloaded"], 6) << instance.log();
+    EXPECT_EQ(outcomes["200 "], 0);
+    for (double ms : overloaded_ms) EXPECT_LT(ms, 1500.0);
+    // And once the directory answers again, so does keydesk.
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    EXPECT_EQ(c.post("/api/v1/lookups", R"({"key_id":"a1b2c3d4"})").status, 200u);
+    std::printf("overload: %d refused at once (503 overloaded), %d waited for the directory timeout\n",
+                outcomes["503 overloaded"], outcomes["503 directory_unavailable"]);
+}
+
+TEST(Hardening, ASecondDirectoryTakesOverWhenTheFirstDies) {
+    const auto& directory = TestDirectory::get();
+    if (!directory.has("KD_SLAPD_PID")) GTEST_SKIP() << "starts a second OpenLDAP directory";
+    // A second directory with the same data, listed first.
+    const auto second = std::filesystem::temp_directory_path() / ("kd-second-dc-" + std::to_string(::getpid()));
+    const auto ctl = directory["KD_SLAPDCTL"];
+    std::system(("'" + ctl + "' stop '" + second.string() + "' >/dev/null 2>&1; rm -rf '" + second.string() + "'").c_str());
+    ASSERT_EQ(std::system(("'" + ctl + "' start '" + second.string() + "' >/dev/null").c_str()), 0);
+    std::map<std::string, std::string> env;
+    {
+        std::ifstream in(second / "env");
+        for (std::string line; std::getline(in, line);) {
+            env[line.substr(0, line.find('='))] = line.substr(line.find('=') + 1);
+        }
+    }
+    KeydeskInstance instance("failover", "[limits]\nlookups_per_minute = 100000\nlookups_per_hour = 1000000\n");
+    {
+        // Both CAs in one bundle; the second DC's service password is the same account, another
+        // directory: use its own file.
+        std::ifstream first_ca(directory["KD_CA_FILE"]), second_ca(env["KD_CA_FILE"]);
+        std::ofstream bundle(instance.dir() / "directory-cas.pem");
+        bundle << first_ca.rdbuf() << second_ca.rdbuf();
+    }
+    {
+        std::ifstream in(instance.config());
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto uri = directory["KD_LDAPS_URI"];
+        text.replace(text.find("\"" + uri + "\""), uri.size() + 2, "\"" + env["KD_LDAPS_URI"] + "\", \"" + uri + "\"");
+        const auto ca = directory["KD_CA_FILE"];
+        text.replace(text.find(ca), ca.size(), (instance.dir() / "directory-cas.pem").string());
+        std::ofstream(instance.config(), std::ios::trunc) << text;
+    }
+    // The second directory's service account has its own random password: give it the first's.
+    std::string password;
+    {
+        std::ifstream in(directory["KD_BIND_PASSWORD_FILE"]);
+        std::getline(in, password);
+    }
+    ASSERT_EQ(std::system(("LDAPTLS_CACERT='" + env["KD_CA_FILE"] + "' ldappasswd -x -H '" + env["KD_LDAPS_URI"] +
+                           "' -D '" + env["KD_ADMIN_DN"] + "' -y '" + env["KD_ADMIN_PASSWORD_FILE"] + "' -s '" +
+                           password + "' '" + env["KD_BIND_DN"] + "' >/dev/null").c_str()),
+              0);
+    ASSERT_TRUE(instance.start()) << instance.log();
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok{0}, failed_after{0};
+    std::atomic<bool> killed{false};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.emplace_back([&] {
+            auto c = signed_in(instance, "helpdesk1", "Helpdesk1-Pass!");
+            while (!stop) {
+                const bool after_kill = killed;
+                const auto status = c.post("/api/v1/lookups", R"({"key_id":"063ea4e1"})").status;
+                if (status == 200) {
+                    ++ok;
+                } else if (after_kill) {
+                    ++failed_after;  // only requests started after the first DC died count
+                }
+            }
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    std::system(("'" + ctl + "' stop '" + second.string() + "' >/dev/null").c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    killed = true;
+    const int ok_at_kill = ok;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    stop = true;
+    for (auto& client : clients) client.join();
+    std::system(("rm -rf '" + second.string() + "'").c_str());
+    EXPECT_GT(ok.load(), ok_at_kill + 10);
+    EXPECT_EQ(failed_after.load(), 0);
+    std::printf("failover: %d lookups answered, %d failed after the first directory died\n", ok.load(),
+                failed_after.load());
+}

@@ -28,6 +28,7 @@ public:
     int run(const std::string& args, std::string& output) const;
 
     std::uint16_t port() const { return port_; }
+    pid_t pid() const { return pid_; }
     const std::filesystem::path& dir() const { return dir_; }
     std::filesystem::path config() const { return dir_ / "keydesk.toml"; }
     std::filesystem::path audit_dir() const { return dir_ / "audit"; }
