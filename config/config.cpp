@@ -142,6 +142,11 @@ void check_dn_list(const std::vector<std::string>& dns, const std::string& key) 
 
 // The forms AuditLog accepts (audit/shipper.hpp); checked here so a typo stops start-up early.
 void check_syslog_target(const std::string& target) {
+    // libstdc++'s regex_match recurses once per character: a long value overflowed the stack (a
+    // crash at start-up, found by the config fuzzer) instead of being refused.
+    if (target.size() > 512) {
+        throw ConfigError("audit.checkpoint_syslog: too long (at most 512 characters)");
+    }
     static const std::regex form(
         R"(^(|auto|none|unix:/.+|(udp|tcp)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5})$)");
     bool good = std::regex_match(target, form);

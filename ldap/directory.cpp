@@ -169,6 +169,9 @@ bool parse_computer_name(std::string_view input, std::string& normalized) {
 }
 
 std::string normalize_dn(std::string_view dn) {
+    // libldap reads a C string: a NUL would cut the DN short, and "CN=a,...\0junk" (a reveal's
+    // computer_dn comes from JSON) would equal "CN=a,...". Such a DN matches nothing real.
+    if (dn.find('\0') != std::string_view::npos) return lower(dn);
     const std::string input(dn);
     char* normalized = nullptr;
     if (ldap_dn_normalize(input.c_str(), LDAP_DN_FORMAT_LDAP, &normalized, LDAP_DN_FORMAT_LDAPV3) !=

@@ -120,6 +120,15 @@ TEST(Config, SectionsMustBeTables) {
     EXPECT_NE(error_for(text).find("lookup: must be a [section]"), std::string::npos) << error_for(text);
 }
 
+TEST(Config, AVeryLongSyslogTargetIsRefusedNotACrash) {
+    // Found by fuzzing: the regex check recursed once per character and overflowed the stack.
+    auto text = valid_config;
+    text.replace(text.find("key_file = \"secrets/audit.key\""), 30,
+                 "key_file = \"secrets/audit.key\"\ncheckpoint_syslog = \"udp://" +
+                     std::string(100000, 'a') + ":514\"");
+    EXPECT_NE(error_for(text).find("audit.checkpoint_syslog: too long"), std::string::npos);
+}
+
 TEST(Config, RequiresEverySection) {
     for (const std::string section : {"[server]", "[directory]", "[roles]", "[audit]"}) {
         auto text = valid_config;

@@ -73,4 +73,7 @@ TEST(DistinguishedNames, NormalizeForComparison) {
     EXPECT_EQ(normalize_dn("CN=KD-Helpdesk,OU=Groups,DC=corp,DC=example,DC=com"),
               normalize_dn("cn=kd-helpdesk, ou=groups, dc=CORP, dc=example, dc=com"));
     EXPECT_NE(normalize_dn("CN=KD-Helpdesk,OU=Groups,DC=corp"), normalize_dn("CN=KD-Helpdesk-Tier1,OU=Groups,DC=corp"));
+    // Found by fuzzing: a NUL must not cut a DN short into another one.
+    EXPECT_NE(normalize_dn(std::string("CN=PC-0042,OU=Laptops,DC=corp\0junk", 35)),
+              normalize_dn("CN=PC-0042,OU=Laptops,DC=corp"));
 }
