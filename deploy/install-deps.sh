@@ -13,6 +13,8 @@ packages=(
   samba samba-ad-dc samba-ad-provision winbind krb5-user ldb-tools
   # headless Chromium for the browser tests (driven by playwright-core from npm)
   chromium fonts-dejavu-core
+  # clang and libFuzzer: the sanitizer build, with the fuzz harnesses
+  clang libclang-rt-14-dev
 )
 # Node.js and npm: this machine kind may ship Node.js already; use Debian's otherwise.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
