@@ -223,7 +223,14 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
                                 served + 1 < limits_.max_requests_per_connection &&
                                 std::chrono::steady_clock::now() - opened < limits_.max_connection_age);
         }
-        response.prepare_payload();
+        if (response.result() == http::status::no_content ||
+            response.result() == http::status::not_modified) {
+            // RFC 9110: no body and no Content-Length on 204; a 304 keeps the headers it has.
+            response.body().clear();
+            response.erase(http::field::content_length);
+        } else if (!(method == "HEAD" && response.has_content_length())) {
+            response.prepare_payload();  // (a HEAD answer keeps the length its GET would have)
+        }
 
         beast::get_lowest_layer(stream).expires_after(limits_.write_timeout);
         auto [write_error, written] = co_await http::async_write(stream, response, use_tuple);
