@@ -463,16 +463,7 @@ TEST(KeydeskDoctor, NamesWhatIsMissingAndHowToFixIt) {
         std::ifstream in(directory["KD_NODELEGATION_PASSWORD_FILE"]);
         std::getline(in, password);
     } else {
-        const auto staff = keydesk::ldap::Directory([&] {
-            keydesk::ldap::DirectorySettings settings;
-            settings.uris = {directory["KD_LDAPS_URI"]};
-            settings.base_dn = directory["KD_BASE_DN"];
-            settings.bind_dn = directory["KD_BIND_DN"];
-            std::ifstream in(directory["KD_BIND_PASSWORD_FILE"]);
-            std::getline(in, settings.bind_password);
-            settings.tls_ca_file = directory["KD_CA_FILE"];
-            return settings;
-        }()).sign_in("helpdesk1", "Helpdesk1-Pass!");
+        const auto staff = keydesk::ldap::Directory(service_settings()).sign_in("helpdesk1", "Helpdesk1-Pass!");
         ASSERT_TRUE(staff.staff);
         bind_dn = staff.staff->dn;
         password = "Helpdesk1-Pass!";

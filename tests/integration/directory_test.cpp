@@ -9,29 +9,11 @@
 #include "tests/support/test_directory.hpp"
 
 using namespace keydesk::ldap;
+using keydesk::test::service_settings;
 using keydesk::test::TestDirectory;
 namespace fx = keydesk::test::fixtures;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-DirectorySettings service_settings() {
-    const auto& directory = TestDirectory::get();
-    DirectorySettings settings;
-    settings.uris = {directory["KD_LDAPS_URI"]};
-    settings.base_dn = directory["KD_BASE_DN"];
-    settings.bind_dn = directory["KD_BIND_DN"];
-    settings.bind_password = read_file(directory["KD_BIND_PASSWORD_FILE"]);
-    settings.tls_ca_file = directory["KD_CA_FILE"];
-    settings.timeout = std::chrono::seconds(3);
-    settings.domain = "CORP";
-    settings.pool_size = 2;
-    return settings;
-}
 
 bool has_group(const StaffMember& staff, const std::string& dn) {
     return std::find(staff.group_dns.begin(), staff.group_dns.end(), normalize_dn(dn)) !=

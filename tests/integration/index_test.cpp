@@ -17,18 +17,7 @@ namespace fx = keydesk::test::fixtures;
 
 namespace {
 
-DirectorySettings settings() {
-    const auto& directory = TestDirectory::get();
-    DirectorySettings settings;
-    settings.uris = {directory["KD_LDAPS_URI"]};
-    settings.base_dn = directory["KD_BASE_DN"];
-    settings.bind_dn = directory["KD_BIND_DN"];
-    std::ifstream in(directory["KD_BIND_PASSWORD_FILE"]);
-    std::getline(in, settings.bind_password);
-    settings.tls_ca_file = directory["KD_CA_FILE"];
-    settings.pool_size = 2;
-    return settings;
-}
+DirectorySettings settings() { return keydesk::test::service_settings(); }
 
 std::string base64(const GuidBytes& bytes) {
     unsigned char out[32] = {};

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "ldap/directory.hpp"
+
 namespace keydesk::test {
 
 class TestDirectory {
@@ -63,6 +65,22 @@ private:
     }
     std::map<std::string, std::string> values_;
 };
+
+// Settings for the test directory's service account, as keydesk's config would give them.
+inline ldap::DirectorySettings service_settings() {
+    const auto& directory = TestDirectory::get();
+    ldap::DirectorySettings settings;
+    settings.uris = {directory["KD_LDAPS_URI"]};
+    settings.base_dn = directory["KD_BASE_DN"];
+    settings.bind_dn = directory["KD_BIND_DN"];
+    std::ifstream in(directory["KD_BIND_PASSWORD_FILE"]);
+    std::getline(in, settings.bind_password);
+    settings.tls_ca_file = directory["KD_CA_FILE"];
+    settings.timeout = std::chrono::seconds(3);
+    settings.domain = "CORP";
+    settings.pool_size = 2;
+    return settings;
+}
 
 // The fixed sample data of tests/directory/slapd/generate-data.py.
 namespace fixtures {
