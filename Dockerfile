@@ -31,7 +31,7 @@ RUN apt-get update \
         build-essential cmake ninja-build pkg-config \
         libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
         libldap-dev libssl-dev libspdlog-dev libfmt-dev \
-        libtomlplusplus-dev libcli11-dev \
+        libtomlplusplus-dev libcli11-dev libsqlite3-dev libarchive-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -63,6 +63,8 @@ RUN apt-get update \
         libboost-json1.81.0 \
         libboost-url1.81.0 \
         libtomlplusplus3 \
+        libsqlite3-0 \
+        libarchive13 \
     && rm -rf /var/lib/apt/lists/*
 
 # Dedicated system user: no login shell, no home directory.

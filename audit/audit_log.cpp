@@ -21,6 +21,11 @@ namespace {
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+std::string time_of(const boost::json::object& record) {
+    const auto* time = record.if_contains("time");
+    return time && time->is_string() ? std::string(time->get_string()) : std::string();
+}
+
 void sync_directory(const std::filesystem::path& directory) {
     const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) throw AuditUnavailable(errno_text("open " + directory.string()));
@@ -223,6 +228,15 @@ void AuditLog::close() {
     if (shipper_) shipper_->stop(settings_.send_timeout);
 }
 
+std::string AuditLog::record_time() {
+    // Never earlier than the record before, even if the clock steps back: times then follow seq,
+    // which auditors (and the index's time filters) rely on.
+    auto time = utc_timestamp(now());
+    if (time < last_time_) time = last_time_;
+    last_time_ = time;
+    return time;
+}
+
 std::chrono::system_clock::time_point AuditLog::now() const {
     return settings_.clock ? settings_.clock() : std::chrono::system_clock::now();
 }
@@ -298,6 +312,7 @@ void AuditLog::open_newest_file() {
                 if (!parsed) throw damaged(*older);
                 last_seq_ = parsed->seq;
                 last_mac_ = parsed->mac;
+                last_time_ = time_of(parsed->record);
                 segment_from_ = last_seq_ + 1;
                 if (is_checkpoint_line(line)) {
                     if (const auto checkpoint = checkpoint_from_record(parsed->record)) {
@@ -321,6 +336,7 @@ void AuditLog::open_newest_file() {
             if (!last) throw damaged(file_path_);
             last_seq_ = last->seq;
             last_mac_ = last->mac;
+            last_time_ = time_of(last->record);
             const auto* time = first ? first->record.if_contains("time") : nullptr;
             if (time && time->is_string() && time->as_string().size() >= 10) {
                 file_date_ = std::string(time->as_string().data(), 10);
@@ -546,7 +562,7 @@ std::uint64_t AuditLog::seal_record(boost::json::object fields) {
     const auto seq = ++last_seq_;
     boost::json::object record;
     record["seq"] = seq;
-    const auto time = utc_timestamp(now());
+    const auto time = record_time();
     record["time"] = time;
     for (auto& [name, value] : fields) {
         if (name != "seq" && name != "time" && name != "prev" && name != "mac") {
@@ -571,7 +587,7 @@ std::uint64_t AuditLog::seal_record(boost::json::object fields) {
 void AuditLog::seal_checkpoint(std::string_view reason) {
     Checkpoint checkpoint;
     checkpoint.seq = last_seq_ + 1;
-    checkpoint.time = utc_timestamp(now());
+    checkpoint.time = record_time();
     checkpoint.reason = std::string(reason);
     checkpoint.covers_seq = last_seq_;
     checkpoint.covers_mac = last_mac_;

@@ -128,6 +128,7 @@ private:
     void fail(std::string reason);
     bool checkpoint_due() const;
     std::chrono::system_clock::time_point now() const;
+    std::string record_time();
 
     std::filesystem::path directory_;
     std::string key_;
@@ -143,6 +144,7 @@ private:
     std::string file_date_;  // UTC day of the file's first record, "YYYY-MM-DD"
     std::uint64_t last_seq_ = 0;
     std::string last_mac_;
+    std::string last_time_;  // the newest record's time: record times never go backwards
     LineHasher segment_;               // lines since the last checkpoint (see checkpoint.hpp)
     std::uint64_t segment_from_ = 1;
     std::uint64_t since_checkpoint_ = 0;  // records since the last checkpoint

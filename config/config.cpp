@@ -1,6 +1,8 @@
 // Loads keydesk.toml into Config: unknown keys and bad values stop start-up with the key's name.
 #include "config/config.hpp"
 
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -174,7 +176,7 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     }
 
     static const std::set<std::string> sections{"server", "directory", "roles", "audit",
-                                                "lookup", "limits"};
+                                                "lookup", "limits", "reports"};
     for (const auto& [key, node] : root) {
         if (!sections.contains(std::string(key.str()))) {
             throw ConfigError(std::string(key.str()) + ": unknown section");
@@ -265,6 +267,9 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     config.audit.rotate_bytes =
         static_cast<std::uint64_t>(audit.integer("rotate_size_mib", 64, 1, 65536)) * 1024 * 1024;
     config.audit.rotate_daily = audit.boolean("rotate_daily", true);
+    config.audit.index_file = resolve(base_dir, audit.string("index_file", ""));
+    if (config.audit.index_file.empty()) config.audit.index_file = config.audit.directory / "index" / "audit-index.sqlite";
+    config.audit.verify_interval = std::chrono::minutes(audit.integer("verify_minutes", 60, 1, 10080));
     audit.reject_unknown_keys();
     if (!config.audit.checkpoint_file.empty() &&
         config.audit.checkpoint_file.parent_path().lexically_normal() ==
@@ -307,6 +312,47 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     limit.max_connections_per_client = count("max_connections_per_client", 64, 100'000);
     limit.max_pending_requests = count("max_pending_requests", 256, 100'000);
     limits.reject_unknown_keys();
+
+    Section reports(sub_table(root, "reports", false), "reports");
+    auto& report = config.reports;
+    const auto hours = reports.string("business_hours", "08:00-18:00");
+    static const std::regex hours_form(R"(^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$)");
+    std::smatch hours_match;
+    if (!std::regex_match(hours, hours_match, hours_form)) {
+        throw ConfigError("reports.business_hours: expected HH:MM-HH:MM, e.g. \"08:00-18:00\"");
+    }
+    report.business_start_minute =
+        static_cast<unsigned>(std::stoi(hours_match[1]) * 60 + std::stoi(hours_match[2]));
+    report.business_end_minute =
+        static_cast<unsigned>(std::stoi(hours_match[3]) * 60 + std::stoi(hours_match[4]));
+    if (report.business_end_minute <= report.business_start_minute || report.business_end_minute > 24 * 60) {
+        throw ConfigError("reports.business_hours: the end must come after the start, within the day");
+    }
+    if (reports.find("business_days")) {
+        static const std::array<std::string_view, 7> day_names{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        report.business_days = 0;
+        report.business_day_names = reports.strings("business_days");
+        for (const auto& name : report.business_day_names) {
+            const auto found = std::find(day_names.begin(), day_names.end(), name);
+            if (found == day_names.end()) {
+                throw ConfigError("reports.business_days: unknown day \"" + name.substr(0, 16) +
+                                  "\" (use Mon, Tue, Wed, Thu, Fri, Sat, Sun)");
+            }
+            report.business_days |= 1u << (found - day_names.begin());
+        }
+    }
+    report.timezone = reports.string("timezone", "");
+    if (!report.timezone.empty() && report.timezone != "UTC") {
+        static const std::regex zone_form(R"(^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$)");
+        if (report.timezone.size() > 64 || !std::regex_match(report.timezone, zone_form) ||
+            !std::filesystem::is_regular_file("/usr/share/zoneinfo/" + report.timezone)) {
+            throw ConfigError("reports.timezone: not a time zone of this host's tz database: " +
+                              report.timezone.substr(0, 64));
+        }
+    }
+    report.unusual_factor = static_cast<unsigned>(reports.integer("unusual_factor", 3, 2, 100));
+    report.unusual_minimum = static_cast<unsigned>(reports.integer("unusual_minimum", 10, 1, 100000));
+    reports.reject_unknown_keys();
     return config;
 }
 

@@ -69,6 +69,22 @@ struct AuditConfig {
     std::filesystem::path checkpoint_file;  // a second copy, ideally on another mount; empty: none
     std::uint64_t rotate_bytes = 64ull * 1024 * 1024;
     bool rotate_daily = true;  // a new file each UTC day
+    // The derived SQLite index behind the Audit page; rebuilt from the files when missing.
+    // Default <directory>/index/audit-index.sqlite: a subfolder, so that `chattr +a` on the audit
+    // directory does not stop SQLite from removing its journal files.
+    std::filesystem::path index_file;
+    std::chrono::minutes verify_interval{60};  // the integrity banner's background verification
+};
+
+// The Reports page: what counts as business hours, and as unusual volume.
+struct ReportsConfig {
+    unsigned business_start_minute = 8 * 60;  // minutes after midnight, local time
+    unsigned business_end_minute = 18 * 60;
+    unsigned business_days = 0b0111110;      // bit 0 = Sunday ... bit 6 = Saturday
+    std::vector<std::string> business_day_names{"Mon", "Tue", "Wed", "Thu", "Fri"};
+    std::string timezone;                     // IANA name, e.g. "Europe/Berlin"; empty: the host's
+    unsigned unusual_factor = 3;              // a day above factor x the staff member's median
+    unsigned unusual_minimum = 10;            // and at least this many lookups and reveals
 };
 
 struct LookupConfig {
@@ -101,6 +117,7 @@ struct Config {
     AuditConfig audit;
     LookupConfig lookup;
     LimitsConfig limits;
+    ReportsConfig reports;
 };
 
 // Parses TOML text. Relative paths are resolved against `base_dir` (the config file's folder).

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libldap-dev libssl-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev
+  libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libsqlite3-dev libarchive-dev
   slapd ldap-utils openssl curl python3 procps psmisc
   # Samba's AD DC, for the tests that need true AD semantics
   samba samba-ad-dc samba-ad-provision winbind krb5-user ldb-tools

@@ -5,8 +5,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <stop_token>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,6 +22,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "audit/audit_log.hpp"
+#include "audit/export.hpp"
 #include "ldap/directory.hpp"
 #include "server/api/api.hpp"
 #include "server/http/server.hpp"
@@ -34,6 +39,18 @@ boost::json::object service_record(std::string_view event) {
 }
 
 }  // namespace
+
+audit::ReportSettings report_settings(const config::ReportsConfig& reports) {
+    audit::ReportSettings settings;
+    settings.business_start_minute = reports.business_start_minute;
+    settings.business_end_minute = reports.business_end_minute;
+    settings.business_days = reports.business_days;
+    settings.business_day_names = reports.business_day_names;
+    settings.timezone = reports.timezone.empty() ? "local time of the server" : reports.timezone;
+    settings.unusual_factor = reports.unusual_factor;
+    settings.unusual_minimum = reports.unusual_minimum;
+    return settings;
+}
 
 audit::AuditSettings audit_settings(const config::AuditConfig& audit) {
     audit::AuditSettings settings;
@@ -105,6 +122,11 @@ int serve(const ServeOptions& options) {
         std::cerr << "keydesk: " << error.what() << "\n";
         return 2;
     }
+    // Business hours in reports are local time. Set before any thread starts (localtime reads TZ).
+    if (!config.reports.timezone.empty()) {
+        ::setenv("TZ", config.reports.timezone.c_str(), 1);
+        ::tzset();
+    }
 
     std::unique_ptr<audit::RecoveringAuditLog> audit_log;
     try {
@@ -160,9 +182,42 @@ int serve(const ServeOptions& options) {
     RoleMap roles(config.roles);
     RateLimiter lookups_limiter(lookup_limits(config.limits));
     RateLimiter reveals_limiter(reveal_limits(config.limits));
+    // The Audit page's index (rebuilt from the files if missing) and the integrity banner's checks.
+    std::unique_ptr<audit::AuditIndex> audit_index;
+    try {
+        audit_index = std::make_unique<audit::AuditIndex>(config.audit.directory, config.audit.index_file);
+    } catch (const std::exception& error) {
+        std::cerr << "keydesk: cannot open the audit index " << config.audit.index_file << ": "
+                  << error.what() << "\n";
+        return 1;
+    }
+    audit::VerifyOptions verify_options;
+    verify_options.directory = config.audit.directory;
+    verify_options.hmac_key = audit_key;
+    verify_options.public_keys_pem = audit_log->current()->public_key_pem();
+    if (!config.audit.checkpoint_file.empty() && std::filesystem::exists(config.audit.checkpoint_file)) {
+        verify_options.checkpoint_files.push_back(config.audit.checkpoint_file);
+    }
+    audit::IntegrityMonitor integrity(verify_options, config.audit.verify_interval);
+    AuditReview review{*audit_index, integrity, report_settings(config.reports), config.audit.directory};
+    // Follows the log in the background so that the Audit page's queries find the index current.
+    std::jthread index_follower([&audit_index](std::stop_token stop) {
+        std::mutex mutex;
+        std::condition_variable_any wake;
+        while (!stop.stop_requested()) {
+            try {
+                audit_index->refresh();
+            } catch (const std::exception& error) {
+                spdlog::warn("audit index: {}", error.what());
+            }
+            std::unique_lock lock(mutex);
+            wake.wait_for(lock, stop, std::chrono::seconds(2), [] { return false; });
+        }
+    });
+
     Api api(ApiServices{*directory, *audit_log, sessions, throttle, roles, config.lookup,
                         config.server.session_idle, lookups_limiter, reveals_limiter,
-                        config.limits.session_recheck});
+                        config.limits.session_recheck, &review});
 
     asio::io_context io(1);
     asio::thread_pool workers(config.server.worker_threads);
@@ -273,6 +328,22 @@ std::string read_text_file(const std::filesystem::path& file, const std::string&
 }  // namespace
 
 int verify_audit(const AuditVerifyOptions& options) {
+    if (!options.bundle.empty()) {
+        if (options.public_key_file.empty()) {
+            std::cerr << "keydesk: --bundle needs --public-key: the key you trust, obtained from the "
+                         "keydesk operators (not the one inside the bundle)\n";
+            return 2;
+        }
+        try {
+            const auto report = audit::verify_bundle(
+                options.bundle, read_text_file(options.public_key_file, "public key file"));
+            std::cout << audit::describe(report);
+            return report.ok ? 0 : 1;
+        } catch (const std::exception& error) {
+            std::cerr << "keydesk: " << error.what() << "\n";
+            return 2;
+        }
+    }
     audit::VerifyOptions verify;
     try {
         if (options.config_file.empty() == options.directory.empty()) {
@@ -321,6 +392,51 @@ int verify_audit(const AuditVerifyOptions& options) {
         std::cout << audit::describe(report);
     }
     return report.ok ? 0 : 1;
+}
+
+int audit_export(const AuditExportOptions& options) {
+    try {
+        const auto config = config::load_config(options.config_file);
+        std::string problem;
+        const auto filter = audit::parse_filter(options.filters, {}, problem);
+        if (!filter) {
+            std::cerr << "keydesk: " << problem << "\n";
+            return 2;
+        }
+        audit::AuditIndex index(config.audit.directory, config.audit.index_file);
+        const auto up_to = index.refresh_and_wait();
+        audit::ExportStream stream(index, config.audit.directory, *filter, up_to,
+                                   options.format == "json" ? audit::ExportFormat::json
+                                                            : audit::ExportFormat::csv);
+        std::ofstream file;
+        if (!options.output.empty()) {
+            file.open(options.output, std::ios::binary | std::ios::trunc);
+            if (!file) {
+                std::cerr << "keydesk: cannot write " << options.output << "\n";
+                return 2;
+            }
+        }
+        std::ostream& out = options.output.empty() ? std::cout : file;
+        std::string piece;
+        for (bool more = true; more;) {
+            piece.clear();
+            more = stream.next(piece);
+            out << piece;
+        }
+        out.flush();
+        if (!out) {
+            std::cerr << "keydesk: writing the export failed\n";
+            return 1;
+        }
+        std::cerr << "keydesk: exported " << stream.rows() << " audit records\n";
+        return 0;
+    } catch (const config::ConfigError& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 2;
+    } catch (const std::exception& error) {
+        std::cerr << "keydesk: " << error.what() << "\n";
+        return 1;
+    }
 }
 
 int verify_audit(const std::filesystem::path& config_file) {

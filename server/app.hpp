@@ -39,8 +39,20 @@ struct AuditVerifyOptions {
     std::vector<std::filesystem::path> checkpoint_files;
     bool live = false;
     bool json = false;
+    std::filesystem::path bundle;  // an evidence bundle (.tar.gz or its folder) instead of a log
 };
 int verify_audit(const AuditVerifyOptions& options);
+
+// `keydesk audit export`: the records matching the filters (as the API's filter parameters),
+// oldest first, as CSV or JSON Lines, to `output` (or stdout). Reads the log through its index
+// (brought up to date first); never writes to the log, which only the server does.
+struct AuditExportOptions {
+    std::filesystem::path config_file;
+    std::vector<std::pair<std::string, std::string>> filters;
+    std::string format = "csv";
+    std::filesystem::path output;
+};
+int audit_export(const AuditExportOptions& options);
 int verify_audit(const std::filesystem::path& config_file);
 
 // `keydesk audit public-key`: prints the public key PEM of [audit] signing_key_file.

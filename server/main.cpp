@@ -1,5 +1,8 @@
-// keydesk's command line: `serve`, `doctor` and `audit verify|public-key|keygen`. Everything else lives in the libraries.
+// keydesk's command line: `serve`, `doctor` and `audit verify|export|public-key|keygen`. Everything else lives in the libraries.
 #include <CLI/CLI.hpp>
+
+#include <map>
+#include <string>
 
 #include "server/app.hpp"
 
@@ -34,6 +37,28 @@ int main(int argc, char** argv) {
     verify->add_flag("--live", verify_options.live,
                      "The log is being written: an incomplete last line is not damage");
     verify->add_flag("--json", verify_options.json, "Print the report as JSON");
+    auto* verify_bundle = verify->add_option(
+        "--bundle", verify_options.bundle,
+        "An evidence bundle (.tar.gz, or its extracted folder) instead of a log; needs --public-key")
+        ->check(CLI::ExistingPath);
+    verify_bundle->excludes(verify_config)->excludes(verify_dir);
+
+    keydesk::server::AuditExportOptions export_options;
+    auto* export_command = audit->add_subcommand(
+        "export", "Write the audit records matching the filters as CSV or JSON Lines (for scripts and cron)");
+    export_command->add_option("--config", export_options.config_file, "keydesk.toml")->required();
+    export_command->add_option("--format", export_options.format, "csv (default) or json")
+        ->check(CLI::IsMember({"csv", "json"}));
+    export_command->add_option("--output", export_options.output, "Write here instead of stdout");
+    std::map<std::string, std::string> export_filters;
+    for (const auto* name : {"from", "to", "actor", "computer", "key-id", "event", "outcome", "reason", "ticket"}) {
+        std::string option = std::string("--") + name;
+        std::string description = std::string("Only records whose ") + name + " matches (as the Audit page's filter)";
+        if (std::string_view(name) == "from" || std::string_view(name) == "to") {
+            description = "UTC: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]; from inclusive, to exclusive (a date: through its end)";
+        }
+        export_command->add_option(option, export_filters[name], description);
+    }
 
     std::filesystem::path public_key_config;
     auto* public_key = audit->add_subcommand(
@@ -56,6 +81,13 @@ int main(int argc, char** argv) {
         return keydesk::server::serve(serve_options);
     }
     if (verify->parsed()) return keydesk::server::verify_audit(verify_options);
+    if (export_command->parsed()) {
+        for (const auto& [name, value] : export_filters) {
+            if (value.empty()) continue;
+            export_options.filters.emplace_back(name == "key-id" ? "key_id" : name, value);
+        }
+        return keydesk::server::audit_export(export_options);
+    }
     if (public_key->parsed()) return keydesk::server::audit_public_key(public_key_config);
     if (keygen->parsed()) return keydesk::server::audit_keygen(keygen_config);
     if (doctor->parsed()) return keydesk::server::doctor(doctor_config);

@@ -1,6 +1,7 @@
-// keydesk browser UI.
+// keydesk browser UI: session, navigation, the recovery-key pages. The Audit log and Reports
+// pages live in audit.js and reports.js, shared DOM helpers in dom.js.
 //
-// Plain ES module, no dependencies. Rules kept throughout this file:
+// Plain ES modules, no dependencies. Rules kept throughout these files:
 //  * data from the server is untrusted: it only ever reaches the page through
 //    textContent / setAttribute / createElement, never innerHTML;
 //  * no inline script or style: nothing here sets a style attribute;
@@ -9,6 +10,10 @@
 //  * nothing secret is written to URLs, storage or the console.
 
 'use strict';
+
+import { $, el, parseDate, say, setBusy, setInvalid, str } from './dom.js';
+import { createAuditPage } from './audit.js';
+import { createReportsPage } from './reports.js';
 
 const API = '/api/v1';
 
@@ -26,8 +31,8 @@ const ROLE_LABELS = {
 // The signed-in pages, in navigation order, and the roles that see each.
 const PAGES = {
   keys: { title: 'Recovery keys', roles: ['helpdesk', 'admin'] },
-  audit: { title: 'Audit log', roles: ['auditor', 'admin'] },
-  security: { title: 'Security', roles: ['security', 'admin'] },
+  audit: { title: 'Audit log', roles: ['auditor', 'security', 'admin'] },
+  security: { title: 'Reports', roles: ['security', 'admin'] },
 };
 
 const REASON_OTHER = 'other';
@@ -35,12 +40,6 @@ const REASON_OTHER = 'other';
 const DIGIT_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
 // ---------------------------------------------------------------- DOM lookup
-
-const $ = (id) => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`keydesk: element #${id} is missing`);
-  return el;
-};
 
 const ui = {
   nav: $('nav'),
@@ -82,8 +81,6 @@ const ui = {
     security: $('security-title'),
     denied: $('denied-title'),
   },
-  auditRoleNote: $('audit-role-note'),
-  securityRoleNote: $('security-role-note'),
   deniedText: $('denied-text'),
 
   roleNotice: $('role-notice'),
@@ -190,51 +187,8 @@ const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('k
 
 // ---------------------------------------------------------------- helpers
 
-function el(tag, opts = {}, ...children) {
-  const node = document.createElement(tag);
-  if (opts.className) node.className = opts.className;
-  if (opts.text !== undefined) node.textContent = opts.text;
-  if (opts.attrs) {
-    for (const [k, v] of Object.entries(opts.attrs)) node.setAttribute(k, v);
-  }
-  for (const c of children) {
-    if (c !== null && c !== undefined) node.append(c);
-  }
-  return node;
-}
-
-// Replaces the content of a live region with a fresh node so that screen
-// readers announce the message even when it repeats the previous one.
-function say(region, message) {
-  region.replaceChildren();
-  if (message) region.append(el('p', { text: message }));
-}
-
-function str(v) {
-  return typeof v === 'string' ? v : '';
-}
-
 function positiveNumber(v) {
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null;
-}
-
-function setBusy(button, busy, busyLabel) {
-  if (busy) {
-    if (!button.dataset.label) button.dataset.label = button.textContent;
-    button.textContent = busyLabel;
-    button.setAttribute('aria-disabled', 'true');
-    button.classList.add('is-busy');
-  } else {
-    if (button.dataset.label) button.textContent = button.dataset.label;
-    delete button.dataset.label;
-    button.removeAttribute('aria-disabled');
-    button.classList.remove('is-busy');
-  }
-}
-
-function setInvalid(input, invalid) {
-  if (invalid) input.setAttribute('aria-invalid', 'true');
-  else input.removeAttribute('aria-invalid');
 }
 
 function formatDuration(seconds) {
@@ -256,11 +210,12 @@ function retryAfterSeconds(headers) {
 // ---------------------------------------------------------------- API
 
 class ApiError extends Error {
-  constructor(status, code, headers) {
+  constructor(status, code, headers, detail = '') {
     super(`HTTP ${status}${code ? ` ${code}` : ''}`);
     this.status = status;
     this.code = code;
     this.headers = headers;
+    this.detail = detail; // the server's explanation, when it gave one (e.g. invalid_filter)
   }
 }
 
@@ -301,7 +256,7 @@ async function api(method, path, body, { csrf = true } = {}) {
   }
   if (!response.ok) {
     const code = data && typeof data.error === 'string' ? data.error : '';
-    throw new ApiError(response.status, code, response.headers);
+    throw new ApiError(response.status, code, response.headers, data ? str(data.detail) : '');
   }
   return data;
 }
@@ -318,6 +273,8 @@ function commonErrorText(err) {
       return 'The audit log is unavailable, so keydesk cannot record this action and has refused it. Try again later; if it keeps happening, contact IT operations.';
     case 'forbidden':
       return 'Your role does not allow this action.';
+    case 'audit_review_unavailable':
+      return 'The audit log cannot be searched right now: its index is not available. Try again in a few minutes; if it keeps happening, contact IT operations.';
     case 'csrf_failed':
       return 'The request was rejected because its security token was out of date. It has been renewed: please try again.';
     case 'invalid_request':
@@ -495,6 +452,8 @@ function showSignin({ notice = '', error = '' } = {}) {
   closeRevealDialog();
   stopSessionTimer();
   clearResults();
+  auditPage.reset();
+  reportsPage.reset();
   state.user = null;
   state.csrf = null;
   state.page = null;
@@ -540,6 +499,8 @@ function showMain(data, { signedIn = false } = {}) {
   if (previous && previous !== state.user.name) {
     closeRevealDialog();
     clearResults();
+    auditPage.reset();
+    reportsPage.reset();
   }
 
   ui.userName.textContent = state.user.display_name;
@@ -551,14 +512,6 @@ function showMain(data, { signedIn = false } = {}) {
   }
   for (const page of Object.keys(PAGES)) ui.navItems[page].hidden = !hasRole(page);
 
-  // Notes on the pages that are placeholders for now.
-  const noKeys = !hasRole('keys');
-  for (const note of [ui.auditRoleNote, ui.securityRoleNote]) {
-    note.hidden = !noKeys;
-    note.textContent = noKeys
-      ? `Your role (${roleNames()}) cannot look up or reveal recovery passwords: that needs the Helpdesk or Admin role.`
-      : '';
-  }
   ui.roleNoticeText.textContent =
     'Looking up and revealing BitLocker recovery passwords needs the Helpdesk or Admin role' +
     (state.user.roles.length ? `; you have: ${roleNames()}.` : '; your account has no keydesk role.');
@@ -570,6 +523,8 @@ function showMain(data, { signedIn = false } = {}) {
   applySessionInfo(data);
   route({ focus: true, fallBack: signedIn });
 }
+
+const roleList = new Intl.ListFormat('en-GB', { type: 'disjunction' });
 
 function defaultPage() {
   return Object.keys(PAGES).find((page) => hasRole(page)) || 'keys';
@@ -588,6 +543,7 @@ function route({ focus = false, fallBack = false } = {}) {
   const allowed = hasRole(page);
   const shown = allowed || page === 'keys' ? page : 'denied';
   if (shown !== 'keys') closeRevealDialog();
+  if (shown !== 'audit') auditPage.hide();
 
   for (const [name, section] of Object.entries(ui.pages)) section.hidden = name !== shown;
   for (const [name, link] of Object.entries(ui.navLinks)) {
@@ -601,9 +557,13 @@ function route({ focus = false, fallBack = false } = {}) {
     ui.lookupPanel.hidden = !allowed;
     ui.roleNotice.hidden = allowed;
     if (!allowed) clearResults();
+  } else if (shown === 'audit') {
+    auditPage.show();
+  } else if (shown === 'security') {
+    reportsPage.show();
   } else if (shown === 'denied') {
     ui.deniedText.textContent = `The ${PAGES[page].title} page needs the ` +
-      `${PAGES[page].roles.map((r) => ROLE_LABELS[r]).join(' or ')} role` +
+      `${roleList.format(PAGES[page].roles.map((r) => ROLE_LABELS[r]))} role` +
       (state.user.roles.length ? `; you have: ${roleNames()}.` : '.');
   }
   if (!focus) return;
@@ -976,12 +936,6 @@ function relativeTime(date, now = Date.now()) {
     if (abs >= size) return relativeFormat.format(Math.trunc(seconds / size), unit);
   }
   return 'just now';
-}
-
-function parseDate(s) {
-  if (typeof s !== 'string' || !s) return null;
-  const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 // --- key ID highlight -------------------------------------------------------
@@ -1479,6 +1433,20 @@ async function onCopy() {
   }
   reveal.copyTimer = window.setTimeout(() => say(ui.revealCopyStatus, ''), 4000);
 }
+
+// ---------------------------------------------------------------- audit and reports pages
+
+// What the page modules need from here: the API, the shared error texts and the user.
+const pageContext = {
+  api,
+  ApiError,
+  commonErrorText,
+  handleSessionErrors,
+  noteActivity: () => noteActivity(),
+  roles: () => (state.user ? state.user.roles : []),
+};
+const auditPage = createAuditPage(pageContext);
+const reportsPage = createReportsPage(pageContext);
 
 // ---------------------------------------------------------------- wiring
 

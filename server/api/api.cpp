@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include "server/api/call.hpp"
 #include "server/http/security_headers.hpp"
 #include "web/assets.hpp"
 
@@ -30,6 +31,8 @@ constexpr std::array reason_codes{
     "lost_passphrase",       "lost_smartcard",  "other",
 };
 
+}  // namespace
+
 Response json_response(const Request& request, http::status status, const json::value& body) {
     Response response{status, request.version()};
     response.set(http::field::content_type, "application/json");
@@ -39,11 +42,13 @@ Response json_response(const Request& request, http::status status, const json::
 }
 
 Response error_response(const Request& request, http::status status, std::string_view code,
-                        std::string_view detail = {}) {
+                        std::string_view detail) {
     json::object body{{"error", code}};
     if (!detail.empty()) body["detail"] = detail;
     return json_response(request, status, body);
 }
+
+namespace {
 
 // Overwrites a JSON string that held a secret before the value is freed.
 void wipe(json::object& object, std::string_view field) {
@@ -97,14 +102,6 @@ constexpr std::size_t max_end_user_length = 256;
 
 }  // namespace
 
-struct Api::Call {
-    const Request& request;
-    const ClientInfo& client;
-    std::string_view path;
-    const Route* route = nullptr;
-    std::string token;
-    std::optional<StaffSession> session;
-};
 
 std::string_view find_cookie(std::string_view header, std::string_view name) {
     while (!header.empty()) {
@@ -137,8 +134,9 @@ Api::Api(ApiServices services) : services_(services) {
     }
 }
 
-Response Api::handle(const Request& request, const ClientInfo& client) {
+Reply Api::handle(const Request& request, const ClientInfo& client) {
     Response response;
+    BodySource stream;
     try {
         const auto target = request.target();
         if (target.size() > max_target_length) {
@@ -146,8 +144,9 @@ Response Api::handle(const Request& request, const ClientInfo& client) {
         } else if (auto url = boost::urls::parse_origin_form(target); !url) {
             response = error_response(request, http::status::bad_request, "bad_request", "bad target");
         } else {
-            Call call{request, client, url->encoded_path(), nullptr, {}, std::nullopt};
+            Call call{request, client, url->encoded_path(), *url, nullptr, {}, std::nullopt, {}};
             response = dispatch(call);
+            stream = std::move(call.stream);
         }
     } catch (const ldap::DirectoryUnavailable& error) {
         spdlog::warn("rid={} directory unavailable: {}", client.request_id, error.what());
@@ -164,7 +163,7 @@ Response Api::handle(const Request& request, const ClientInfo& client) {
     response.set("X-Request-Id", client.request_id);
     add_security_headers(response);
     for (const auto& warning : services_.audit.take_warnings()) spdlog::warn("audit log: {}", warning);
-    return response;
+    return Reply{std::move(response), std::move(stream)};
 }
 
 Response Api::dispatch(Call& call) {
@@ -238,6 +237,14 @@ Response Api::dispatch(Call& call) {
         case Endpoint::reveals: return reveal(call);
         case Endpoint::healthz: return json_response(request, http::status::ok, {{"status", "alive"}});
         case Endpoint::readyz: return ready(call);
+        case Endpoint::audit_records: return audit_records(call);
+        case Endpoint::audit_record: return audit_record(call);
+        case Endpoint::audit_integrity: return audit_integrity(call);
+        case Endpoint::audit_verify: return audit_verify(call);
+        case Endpoint::audit_export: return audit_export(call, false);
+        case Endpoint::audit_bundle: return audit_export(call, true);
+        case Endpoint::report_summary: return report_summary(call);
+        case Endpoint::report_unrotated: return report_unrotated(call);
     }
     return error_response(request, http::status::not_found, "not_found");
 }
@@ -247,8 +254,9 @@ Response Api::static_asset(const Request& request, std::string_view path) {
     if (!asset) return error_response(request, http::status::not_found, "not_found");
     Response response{http::status::ok, request.version()};
     response.set(http::field::etag, asset->etag);
-    // The page itself is revalidated every time; its assets are cached for a day, by ETag.
-    response.set(http::field::cache_control, path == "/" ? "no-cache" : "public, max-age=86400");
+    // Revalidated every time (a 304 by ETag when unchanged): after an upgrade the page and its
+    // modules never mix versions.
+    response.set(http::field::cache_control, "no-cache");
     response.keep_alive(request.keep_alive());
     if (request[http::field::if_none_match] == asset->etag) {
         response.result(http::status::not_modified);

@@ -7,7 +7,10 @@
 
 #include <boost/json/object.hpp>
 
+#include "audit/audit_index.hpp"
+#include "audit/integrity.hpp"
 #include "audit/recovering_log.hpp"
+#include "audit/reports.hpp"
 #include "config/config.hpp"
 #include "ldap/directory.hpp"
 #include "server/api/router.hpp"
@@ -18,6 +21,14 @@
 #include "server/http/types.hpp"
 
 namespace keydesk::server {
+
+// What the Audit and Reports pages read: the log's derived index and its integrity checks.
+struct AuditReview {
+    audit::AuditIndex& index;
+    audit::IntegrityMonitor& integrity;
+    audit::ReportSettings reports;
+    std::filesystem::path log_directory;
+};
 
 struct ApiServices {
     ldap::Directory& directory;
@@ -32,6 +43,7 @@ struct ApiServices {
     // How stale a session's view of the account may get before a directory call re-checks it
     // (disabled account, group removed). Zero: every lookup and reveal re-checks.
     std::chrono::seconds session_recheck{60};
+    AuditReview* review = nullptr;  // null: the audit and report calls answer 503
 };
 
 // The per-staff-member windows of [limits]: generous for a day on the phone, tight enough that a
@@ -46,7 +58,8 @@ public:
     explicit Api(ApiServices services);
 
     // Never throws: infrastructure failures become 503/500 answers, logged with the request id.
-    Response handle(const Request& request, const ClientInfo& client);
+    // Exports come back with a body source (streamed).
+    Reply handle(const Request& request, const ClientInfo& client);
 
 private:
     struct Call;
@@ -58,6 +71,14 @@ private:
     Response lookup(Call& call);
     Response reveal(Call& call);
     Response ready(Call& call);
+    // The Audit and Reports pages (audit_endpoints.cpp).
+    Response audit_records(Call& call);
+    Response audit_record(Call& call);
+    Response audit_integrity(Call& call);
+    Response audit_verify(Call& call);
+    Response audit_export(Call& call, bool bundle);
+    Response report_summary(Call& call);
+    Response report_unrotated(Call& call);
     Response session_response(const Call& call) const;
 
     boost::json::object audit_record(const Call& call, std::string_view event,

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -43,6 +44,50 @@ Response plain_error(http::status status, std::string_view code) {
     response.body() = std::string(R"({"error":")") + std::string(code) + "\"}";
     response.keep_alive(false);
     return response;
+}
+
+// Sends `response`'s header, then the body `source` makes, in chunks of about 64 KiB produced on
+// the worker pool. False if the transfer was cut (the source threw, or the peer went away).
+asio::awaitable<bool> write_streamed(beast::ssl_stream<beast::tcp_stream>& stream,
+                                     asio::thread_pool& workers, std::chrono::seconds write_timeout,
+                                     Response& response, BodySource source,
+                                     const std::string& request_id) {
+    constexpr std::size_t chunk_size = 64 * 1024;
+    response.body().clear();
+    response.chunked(true);
+    http::response_serializer<http::string_body> serializer{response};
+    beast::get_lowest_layer(stream).expires_after(write_timeout);
+    auto [header_error, header_bytes] = co_await http::async_write_header(stream, serializer, use_tuple);
+    if (header_error) co_return false;
+    std::string piece;
+    for (bool more = true; more;) {
+        piece.clear();
+        bool failed = false;
+        more = co_await asio::co_spawn(
+            workers,
+            [&]() -> asio::awaitable<bool> {
+                try {
+                    bool again = true;
+                    while (again && piece.size() < chunk_size) again = source(piece);
+                    co_return again;
+                } catch (const std::exception& error) {
+                    spdlog::error("rid={} streamed body cut short: {}", request_id, error.what());
+                    failed = true;
+                    co_return false;
+                }
+            },
+            asio::use_awaitable);
+        if (failed) co_return false;  // no last chunk: the client sees an incomplete transfer
+        if (!piece.empty()) {
+            beast::get_lowest_layer(stream).expires_after(write_timeout);
+            auto [error, written] =
+                co_await asio::async_write(stream, http::make_chunk(asio::buffer(piece)), use_tuple);
+            if (error) co_return false;
+        }
+    }
+    beast::get_lowest_layer(stream).expires_after(write_timeout);
+    auto [last_error, written] = co_await asio::async_write(stream, http::make_chunk_last(), use_tuple);
+    co_return !last_error;
 }
 
 }  // namespace
@@ -178,6 +223,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
         const auto started = std::chrono::steady_clock::now();
         ClientInfo client{client_address, new_request_id()};
         Response response;
+        BodySource body_source;
         std::string method = "-";
         std::string path = "-";
         if (read_error) {
@@ -208,20 +254,34 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket) {
                 Registry& registry;
                 ~Pending() { --registry.pending_requests; }
             } pending{*registry_};
-            response = co_await asio::co_spawn(
+            auto reply = co_await asio::co_spawn(
                 workers_,
-                [&]() -> asio::awaitable<Response> {
+                [&]() -> asio::awaitable<Reply> {
                     try {
                         co_return handler_(request, client);
                     } catch (const std::exception& error) {
                         spdlog::error("request {} failed: {}", client.request_id, error.what());
-                        co_return plain_error(http::status::internal_server_error, "internal_error");
+                        co_return Reply{plain_error(http::status::internal_server_error, "internal_error"), {}};
                     }
                 },
                 asio::use_awaitable);
+            response = std::move(reply.response);
+            body_source = std::move(reply.stream);
             response.keep_alive(response.keep_alive() && request.keep_alive() && !registry_->stopping &&
                                 served + 1 < limits_.max_requests_per_connection &&
                                 std::chrono::steady_clock::now() - opened < limits_.max_connection_age);
+        }
+        if (body_source) {
+            response.keep_alive(false);  // a long transfer ends the connection
+            const bool completed = co_await write_streamed(stream, workers_, limits_.write_timeout,
+                                                           response, std::move(body_source),
+                                                           client.request_id);
+            spdlog::info("{} {} {} streamed {:.1f}ms rid={} client={}{}", method, path,
+                         response.result_int(),
+                         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count(),
+                         client.request_id, client_address, completed ? "" : " (cut short)");
+            if (!completed || !response.keep_alive()) break;
+            continue;
         }
         if (response.result() == http::status::no_content ||
             response.result() == http::status::not_modified) {

@@ -39,7 +39,7 @@ struct HttpLimits {
 class HttpServer {
 public:
     // Runs on the worker pool; must not throw (a throw becomes a plain 500).
-    using Handler = std::function<Response(const Request&, const ClientInfo&)>;
+    using Handler = std::function<Reply(const Request&, const ClientInfo&)>;
 
     HttpServer(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
                boost::asio::thread_pool& workers, Handler handler, HttpLimits limits = {});

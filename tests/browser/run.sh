@@ -64,7 +64,7 @@ fi
 declare -A dir
 while IFS='=' read -r key value; do dir[$key]=$value; done < "$KD_DIRECTORY_STATE/env"
 
-# --- keydesk: certificate, audit key, config.
+# --- keydesk: certificate, audit keys (chain and checkpoint signing), config.
 "$root/tests/support/make-tls-cert.sh" "$work/tls"
 (umask 077 && openssl rand -hex 32 > "$work/audit.key")
 cat > "$work/keydesk.toml" <<TOML
@@ -93,11 +93,20 @@ admin = ["CN=KD-Admins,OU=Groups,DC=corp,DC=example,DC=com"]
 [audit]
 directory = "audit"
 key_file = "audit.key"
+# Signed checkpoints (the evidence bundle needs them), soon after activity, kept off syslog.
+signing_key_file = "audit-signing.pem"
+checkpoint_seconds = 2
+checkpoint_syslog = ""
 
 [lookup]
 min_key_id_chars = 8
 require_ticket = true
 ticket_pattern = '^INC[0-9]{7}\$'
+
+[reports]
+business_hours = "08:00-18:00"
+business_days = ["Mon","Tue","Wed","Thu","Fri"]
+timezone = "UTC"
 
 [limits]
 # The suite reveals and searches as helpdesk1 more often than a person would; the limits
@@ -107,6 +116,8 @@ reveals_per_10_minutes = 10000
 reveals_per_hour = 10000
 TOML
 
+"$binary" audit keygen --config "$work/keydesk.toml" >"$work/keygen.log" 2>&1 ||
+  { cat "$work/keygen.log" >&2; echo "run.sh: keydesk audit keygen failed" >&2; exit 1; }
 "$binary" serve --config "$work/keydesk.toml" --ready-file "$work/ready" >"$work/keydesk.log" 2>&1 &
 keydesk_pid=$!
 port=
@@ -134,5 +145,9 @@ if [ $# -eq 0 ]; then
   # Default: every file in one process with one browser; KD_BROWSER_JOBS=N: files in N processes.
   if [ "$jobs" -gt 1 ]; then set -- "$here"/tests/*.test.mjs; else set -- "$here"/tests/suite.mjs; fi
 fi
+# Test files named relative to where run.sh was called from (e.g. the repository root).
+files=()
+for f in "$@"; do files+=("$(realpath "$f")"); done
+set -- "${files[@]}"
 cd "$here"
 node --test --test-concurrency="$jobs" --test-reporter=spec "$@"

@@ -288,7 +288,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         } else {
             const Request& request = parser.get();
             body = request.body();
-            response = services.api.handle(request, client);
+            response = services.api.handle(request, client).response;
             response.keep_alive(response.keep_alive() && request.keep_alive());
         }
         try {

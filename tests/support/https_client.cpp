@@ -63,8 +63,10 @@ HttpResult HttpsClient::request(http::verb method, const std::string& target,
     http::write(stream, request);
 
     beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream, buffer, response);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(512 * 1024 * 1024);  // exports of 100,000 records and more
+    http::read(stream, buffer, parser);
+    auto response = parser.release();
     beast::error_code ignored;
     stream.shutdown(ignored);
 

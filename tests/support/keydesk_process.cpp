@@ -48,6 +48,8 @@ KeydeskInstance::KeydeskInstance(const std::string& name, const std::string& ext
            << "security = [\"" << fixtures::security_group << "\"]\n"
            << "admin = [\"" << fixtures::admins_group << "\"]\n"
            << "[audit]\ndirectory = \"audit\"\nkey_file = \"audit.key\"\n"
+           // Beside the log, not in it: tests list, delete and fill the audit directory.
+           << "index_file = \"audit-index/index.sqlite\"\n"
            << "[lookup]\nmin_key_id_chars = 8\n"
            << extra_lookup << "\n";
 }

@@ -236,3 +236,36 @@ TEST(Config, RefusesBadAuditCheckpointSettings) {
             << "expected \"" << test.expected << "\", got \"" << message << "\"";
     }
 }
+
+TEST(Config, AuditIndexAndReportDefaults) {
+    const auto config = parse_config(valid_config, "/etc/keydesk");
+    EXPECT_EQ(config.audit.index_file, config.audit.directory / "index" / "audit-index.sqlite");
+    EXPECT_EQ(config.audit.verify_interval.count(), 60);
+    EXPECT_EQ(config.reports.business_start_minute, 8u * 60);
+    EXPECT_EQ(config.reports.business_end_minute, 18u * 60);
+    EXPECT_EQ(config.reports.business_days, 0b0111110u);
+    EXPECT_TRUE(config.reports.timezone.empty());
+    EXPECT_EQ(config.reports.unusual_factor, 3u);
+}
+
+TEST(Config, ReadsAndChecksTheReportsSection) {
+    const auto config = parse_config(valid_config + "\n[reports]\nbusiness_hours = \"07:30-19:15\"\n"
+                                                    "business_days = [\"Sat\", \"Sun\"]\n"
+                                                    "timezone = \"UTC\"\nunusual_factor = 5\n",
+                                     "/etc/keydesk");
+    EXPECT_EQ(config.reports.business_start_minute, 7u * 60 + 30);
+    EXPECT_EQ(config.reports.business_end_minute, 19u * 60 + 15);
+    EXPECT_EQ(config.reports.business_days, 0b1000001u);
+    EXPECT_EQ(config.reports.unusual_factor, 5u);
+    for (const std::string bad : {"business_hours = \"18:00-08:00\"", "business_hours = \"8-18\"",
+                                  "business_days = [\"Monday\"]", "timezone = \"Mars/Olympus\"",
+                                  "timezone = \"../../etc/passwd\"", "unusual_factor = 1",
+                                  "verbose = true"}) {
+        EXPECT_NE(error_for(valid_config + "\n[reports]\n" + bad + "\n").find("reports."), std::string::npos)
+            << bad;
+    }
+    EXPECT_NE(error_for(replaced(valid_config, "key_file = \"secrets/audit.key\"",
+                                 "key_file = \"secrets/audit.key\"\nverify_minutes = 0"))
+                  .find("audit.verify_minutes"),
+              std::string::npos);
+}

@@ -73,3 +73,37 @@ TEST(Roles, NestedGroupDnsMapToRoles) {
     EXPECT_EQ(roles.names(), std::vector<std::string>{"helpdesk"});
     EXPECT_TRUE(map.roles_for({}).empty());
 }
+
+TEST(Router, AuditRecordTakesOneNumberSegment) {
+    const auto match = match_route(verb::get, "/api/v1/audit/records/42");
+    ASSERT_EQ(match.kind, RouteMatch::Kind::found);
+    EXPECT_EQ(match.route->endpoint, Endpoint::audit_record);
+    EXPECT_EQ(match_route(verb::get, "/api/v1/audit/records").route->endpoint, Endpoint::audit_records);
+    EXPECT_EQ(match_route(verb::get, "/api/v1/audit/records/").kind, RouteMatch::Kind::not_found);
+    EXPECT_EQ(match_route(verb::get, "/api/v1/audit/records/1/2").kind, RouteMatch::Kind::not_found);
+    EXPECT_EQ(match_route(verb::delete_, "/api/v1/audit/records/1").kind,
+              RouteMatch::Kind::method_not_allowed);
+    const auto verify = match_route(verb::post, "/api/v1/audit/verify");
+    ASSERT_EQ(verify.kind, RouteMatch::Kind::found);
+    EXPECT_TRUE(verify.route->needs_csrf);
+}
+
+TEST(Router, AuditorsReadTheLogOnlySecurityExportsAndReports) {
+    const RoleSet helpdesk{Role::helpdesk}, auditor{Role::auditor}, security{Role::security},
+        admin{Role::admin};
+    for (const auto* path : {"/api/v1/audit/records", "/api/v1/audit/records/7", "/api/v1/audit/integrity"}) {
+        const auto access = match_route(verb::get, path).route->access;
+        EXPECT_FALSE(permits(access, helpdesk)) << path;
+        EXPECT_TRUE(permits(access, auditor)) << path;
+        EXPECT_TRUE(permits(access, security)) << path;
+        EXPECT_TRUE(permits(access, admin)) << path;
+    }
+    for (const auto* path : {"/api/v1/audit/export", "/api/v1/audit/bundle", "/api/v1/reports/summary",
+                             "/api/v1/reports/unrotated"}) {
+        const auto access = match_route(verb::get, path).route->access;
+        EXPECT_FALSE(permits(access, helpdesk)) << path;
+        EXPECT_FALSE(permits(access, auditor)) << path;
+        EXPECT_TRUE(permits(access, security)) << path;
+        EXPECT_TRUE(permits(access, admin)) << path;
+    }
+}

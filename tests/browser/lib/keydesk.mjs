@@ -129,6 +129,9 @@ async function serveWebFromDisk(context, dir) {
   const files = {
     '/': 'index.html',
     '/assets/app.js': 'app.js',
+    '/assets/dom.js': 'dom.js',
+    '/assets/audit.js': 'audit.js',
+    '/assets/reports.js': 'reports.js',
     '/assets/app.css': 'app.css',
     '/assets/favicon.svg': 'favicon.svg',
   };
@@ -151,6 +154,14 @@ export function watch(page) {
     seen.console.push({ type: message.type(), text: message.text(), url: message.location().url || '' });
   });
   page.on('pageerror', (error) => seen.errors.push(String(error && error.stack ? error.stack : error)));
+  // API requests still on their way (see apiIdle).
+  seen.pending = new Set();
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname.startsWith('/api/')) seen.pending.add(request);
+  });
+  // An answer counts once its headers are in (a body nobody reads never "finishes").
+  page.on('response', (response) => seen.pending.delete(response.request()));
+  for (const done of ['requestfinished', 'requestfailed']) page.on(done, (request) => seen.pending.delete(request));
   page.addInitScript(() => {
     window.__kdViolations = [];
     document.addEventListener('securitypolicyviolation', (event) => {
@@ -170,6 +181,23 @@ export async function newPage(context) {
   const page = await context.newPage();
   watch(page);
   return page;
+}
+
+// Waits until the page has no API request on its way (e.g. before signing out, so that a page's
+// loads do not end in a 401 after the session is gone).
+export async function apiIdle(page, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  let quietSince = 0;
+  for (;;) {
+    if (page.kdSeen.pending.size === 0) {
+      quietSince ||= Date.now();
+      if (Date.now() - quietSince >= 150) return;
+    } else {
+      quietSince = 0;
+    }
+    assert.ok(Date.now() < deadline, `API requests still pending: ${[...page.kdSeen.pending].map((r) => r.url()).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 // Asserts no CSP violation, no uncaught error and no console message, except console messages
@@ -219,6 +247,54 @@ export async function signInByApi(context, user) {
   });
   assert.equal(response.status(), 200, await response.text());
   return response.json();
+}
+
+// A ticket number no other test uses (the server's pattern: ^INC[0-9]{7}$), to find one's own
+// records in a log the other tests write to as well.
+let ticketCounter = 0;
+export function uniqueTicket() {
+  const n = (Date.now() % 100000) * 100 + (process.pid % 10) * 10 + (ticketCounter++ % 10);
+  return `INC${String(n % 10_000_000).padStart(7, '0')}`;
+}
+
+// Calls the API with a context's cookie (signed in with signInByApi): method, path, body.
+export async function apiCall(context, csrf, method, pathname, data) {
+  const response = await context.request.fetch(`${BASE_URL}/api/v1${pathname}`, {
+    method,
+    data,
+    headers: { Origin: ORIGIN, 'X-CSRF-Token': csrf || '', ...(data === undefined ? {} : { 'Content-Type': 'application/json' }) },
+  });
+  const text = await response.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: response.status(), json, text, headers: response.headers() };
+}
+
+// A helpdesk reveal made through the API (no page): resolves to its audit record.
+export async function revealByApi(browser, key, { ticket = uniqueTicket(), reason = 'lost_pin' } = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: false });
+  try {
+    const session = await signInByApi(context, USERS.helpdesk);
+    const lookup = await apiCall(context, session.csrf_token, 'POST', '/lookups', { key_id: key.keyId.slice(0, 8), ticket });
+    assert.equal(lookup.status, 200, lookup.text);
+    const reveal = await apiCall(context, session.csrf_token, 'POST', '/reveals', { key_id: key.keyId, reason, ticket });
+    assert.equal(reveal.status, 200, reveal.status === 200 ? '' : reveal.text);
+    assert.equal(reveal.json.recovery_password, key.password);
+    const record = await waitForAudit((r) => r.event === 'key.reveal' && r.outcome === 'success' && r.ticket === ticket);
+    assert.ok(record, `the key.reveal record of ticket ${ticket}`);
+    return record;
+  } finally {
+    await context.close();
+  }
+}
+
+// The audit log's folder (run.sh: KEYDESK_AUDIT_DIR).
+export function auditDir() {
+  return AUDIT_DIR;
 }
 
 // The audit log's records, in order.

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, KEYS, TICKET, USERS, assertQuiet, closeSharedBrowser, httpErrorMessage, newContext,
+  BASE_URL, KEYS, TICKET, USERS, apiIdle, assertQuiet, closeSharedBrowser, httpErrorMessage, newContext,
   newPage, screenshot, sharedBrowser, signIn,
 } from '../lib/keydesk.mjs';
 
@@ -132,7 +132,7 @@ async function revealK1(page) {
   await page.keyboard.press('Enter');
   await page.locator('#results-body tr').nth(1).waitFor();
   await page.getByRole('button', { name: new RegExp(`key ID ${KEYS.K1.keyId}`) }).click();
-  await page.getByLabel('Reason').selectOption('lost_startup_key');
+  await page.locator('#reveal-dialog').getByLabel('Reason').selectOption('lost_startup_key');
   await page.getByRole('button', { name: 'Reveal', exact: true }).click();
   await page.locator('#reveal-password .password-group').first().waitFor();
   await page.getByRole('button', { name: 'Read aloud' }).click();
@@ -166,7 +166,22 @@ describe('accessibility', () => {
     assert.deepEqual(await page.evaluate(contrastProblems), [], 'results with badges and highlight');
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.locator('#audit-title').waitFor();
+    await page.locator('#audit-body tr').first().waitFor();
+    await apiIdle(page);
+    assert.deepEqual(await page.evaluate(unlabelled), []);
     assert.deepEqual(await page.evaluate(contrastProblems), [], 'audit page');
+    await page.locator('#audit-body tr button').first().click();
+    await page.locator('#audit-dialog-content').waitFor();
+    assert.deepEqual(await page.evaluate(contrastProblems), [], 'audit record dialog');
+    await page.keyboard.press('Escape');
+    await page.getByRole('link', { name: 'Reports' }).click();
+    await page.locator('#report-per_day').waitFor();
+    await apiIdle(page);
+    assert.deepEqual(await page.evaluate(unlabelled), []);
+    assert.deepEqual(await page.evaluate(contrastProblems), [], 'reports page');
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.locator('#audit-title').waitFor();
+    await apiIdle(page);
 
     // Control: the checks do catch a problem (styles set through the CSSOM, which CSP allows).
     await page.evaluate(() => {
@@ -199,7 +214,7 @@ describe('accessibility', () => {
     assert.deepEqual(await page.evaluate(overflow), [], 'results');
     await screenshot(page, 'zoom-200-results', { fullPage: true });
     await page.getByRole('button', { name: new RegExp(`key ID ${KEYS.K4.keyId}`) }).click();
-    await page.getByLabel('Reason').selectOption('bios_changed');
+    await page.locator('#reveal-dialog').getByLabel('Reason').selectOption('bios_changed');
     await page.getByLabel('Ticket (required)').fill(TICKET);
     await page.getByRole('button', { name: 'Reveal', exact: true }).click();
     await page.locator('#reveal-password .password-group').first().waitFor();
@@ -224,6 +239,16 @@ describe('accessibility', () => {
     await revealK1(page);
     assert.deepEqual(await page.evaluate(overflow), [], 'reveal dialog');
     await screenshot(page, 'narrow-reveal');
+    await page.keyboard.press('Escape');
+    // The audit log and the reports reflow too (tables as cards, charts scaled down).
+    await page.goto(`${BASE_URL}/#audit`);
+    await page.locator('#audit-body tr').first().waitFor();
+    await apiIdle(page);
+    assert.deepEqual(await page.evaluate(overflow), [], 'audit log');
+    await page.goto(`${BASE_URL}/#security`);
+    await page.locator('#report-per_day').waitFor();
+    await apiIdle(page);
+    assert.deepEqual(await page.evaluate(overflow), [], 'reports');
     await assertQuiet(page, { allow: [httpErrorMessage(401, '/api/v1/session')] });
     await context.close();
   });

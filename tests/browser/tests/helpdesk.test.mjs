@@ -134,14 +134,14 @@ describe('helpdesk', () => {
       await page.locator('#reveal-error', { hasText: 'Choose a reason.' }).waitFor();
       assert.equal((await focused(page)).id, 'reveal-reason');
 
-      await page.getByLabel('Reason').selectOption('other');
+      await page.locator('#reveal-dialog').getByLabel('Reason').selectOption('other');
       assert.equal(await page.locator('#reveal-reason-text-flag').textContent(), '(required)');
       await reveal.click();
       await page.locator('#reveal-error', { hasText: 'Describe the reason' }).waitFor();
       assert.equal((await focused(page)).id, 'reveal-reason-text');
       assert.equal(await page.locator('#reveal-reason-text').getAttribute('aria-invalid'), 'true');
 
-      await page.getByLabel('Reason').selectOption('tpm_reset');
+      await page.locator('#reveal-dialog').getByLabel('Reason').selectOption('tpm_reset');
       await page.getByLabel('Ticket (required)').fill('');
       await reveal.click();
       await page.locator('#reveal-error', { hasText: 'Enter the ticket number.' }).waitFor();

@@ -6,3 +6,5 @@ import './signin.test.mjs';
 import './session.test.mjs';
 import './csp.test.mjs';
 import './a11y.test.mjs';
+import './audit.test.mjs';
+import './reports.test.mjs';
