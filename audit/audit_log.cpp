@@ -387,6 +387,11 @@ std::uint64_t AuditLog::submit(std::shared_ptr<Pending> pending, bool internal) 
         std::lock_guard lock(mutex_);
         if (failed_) throw AuditUnavailable(failure_);
         if (stopping_ && !internal) throw AuditUnavailable("the audit log is closing");
+        // A hung disk: refuse at once instead of making every request wait out the timeout.
+        if (stalled() && !internal) {
+            throw AuditUnavailable("the audit disk has not completed a write for over " +
+                                   std::to_string(settings_.append_timeout.count()) + " ms");
+        }
         queue_.push_back(std::move(pending));
     }
     wake_writer_.notify_one();
@@ -430,13 +435,29 @@ std::uint64_t AuditLog::newest_seq() const {
     return last_seq_;
 }
 
+bool AuditLog::stalled() const {
+    const auto started = io_started_ns_.load();
+    if (started == 0) return false;
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    return now - std::chrono::nanoseconds(started) > settings_.append_timeout;
+}
+
 bool AuditLog::healthy() const {
     std::lock_guard lock(mutex_);
-    return !failed_;
+    return !failed_ && !stalled();
+}
+
+bool AuditLog::has_failed() const {
+    std::lock_guard lock(mutex_);
+    return failed_;
 }
 
 std::string AuditLog::failure() const {
     std::lock_guard lock(mutex_);
+    if (!failed_ && stalled()) {
+        return "the audit disk has not completed a write for over " +
+               std::to_string(settings_.append_timeout.count()) + " ms (hung or very slow storage)";
+    }
     return failure_;
 }
 
@@ -619,6 +640,14 @@ void AuditLog::seal_checkpoint(std::string_view reason) {
 bool AuditLog::flush() {
     std::string error = failed_ ? failure_ : std::string();
     if (error.empty() && !buffer_.empty()) {
+        io_started_ns_ = std::max<std::int64_t>(
+            1, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+                   .count());
+        struct Finished {
+            std::atomic<std::int64_t>& started;
+            ~Finished() { started = 0; }
+        } finished{io_started_ns_};
         std::size_t written = 0;
         while (written < buffer_.size()) {
             const auto result = ::write(fd_, buffer_.data() + written, buffer_.size() - written);

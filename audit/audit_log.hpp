@@ -3,6 +3,7 @@
 // checkpoints let an auditor check the log with a public key only; rotation keeps files bounded.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -99,7 +100,11 @@ public:
     // A final checkpoint, then no more appends. Idempotent; the destructor calls it.
     void close();
 
+    // Not failed, and not stalled: a write or sync running longer than the append timeout (a
+    // hung disk) makes the log unhealthy, and appends fail at once, until it completes.
     bool healthy() const;
+    // A write or sync failed: this log takes no more records (a reopen may; a stall is not this).
+    bool has_failed() const;
     // The seq of the newest record sealed (on disk unless the log has failed). Call once the
     // writer is idle or stopped (after close()).
     std::uint64_t newest_seq() const;
@@ -152,6 +157,10 @@ private:
     std::string buffer_;  // sealed lines not yet written
     std::vector<std::pair<std::shared_ptr<Pending>, std::uint64_t>> unsynced_;
     std::vector<std::pair<Checkpoint, std::string>> unsent_;  // sealed checkpoints in buffer_
+
+    // When the writer's current write/sync began (steady clock, ns); 0 while it is not in one.
+    std::atomic<std::int64_t> io_started_ns_{0};
+    bool stalled() const;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_writer_;

@@ -22,6 +22,9 @@ std::shared_ptr<AuditLog> RecoveringAuditLog::current() const {
 bool RecoveringAuditLog::try_recover() {
     std::unique_lock lock(mutex_);
     if (log_->healthy()) return true;
+    // Stalled on a hung disk, not failed: its writer still owns the file (and close() would wait
+    // for it). It becomes healthy again when the write completes.
+    if (!log_->has_failed()) return false;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_attempt_ < retry_interval) return false;
     last_attempt_ = now;

@@ -311,6 +311,7 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
     limit.max_connections = count("max_connections", 1024, 100'000);
     limit.max_connections_per_client = count("max_connections_per_client", 64, 100'000);
     limit.max_pending_requests = count("max_pending_requests", 256, 100'000);
+    limit.audited_refusals_per_minute = count("audited_refusals_per_minute", 30, 100'000);
     limits.reject_unknown_keys();
 
     Section reports(sub_table(root, "reports", false), "reports");

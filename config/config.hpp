@@ -108,6 +108,9 @@ struct LimitsConfig {
     unsigned max_connections = 1024;
     unsigned max_connections_per_client = 64;
     unsigned max_pending_requests = 256;  // beyond: 503 overloaded with Retry-After
+    // Audit records of refused unauthenticated requests, per client address per minute; the
+    // rest are counted into the next record (an address cannot flood the log).
+    unsigned audited_refusals_per_minute = 30;
 };
 
 struct Config {

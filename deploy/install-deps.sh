@@ -9,6 +9,8 @@ packages=(
   libldap-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libsqlite3-dev libarchive-dev
   slapd ldap-utils openssl curl python3 procps psmisc
+  # fault tests: a loop-mounted ext4 (mkfs, e2fsck), setpriv, findmnt
+  e2fsprogs util-linux mount
   # Samba's AD DC, for the tests that need true AD semantics
   samba samba-ad-dc samba-ad-provision winbind krb5-user ldb-tools
   # headless Chromium for the browser tests (driven by playwright-core from npm)

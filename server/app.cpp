@@ -217,7 +217,8 @@ int serve(const ServeOptions& options) {
 
     Api api(ApiServices{*directory, *audit_log, sessions, throttle, roles, config.lookup,
                         config.server.session_idle, lookups_limiter, reveals_limiter,
-                        config.limits.session_recheck, &review});
+                        config.limits.session_recheck, &review,
+                        config.limits.audited_refusals_per_minute});
 
     asio::io_context io(1);
     asio::thread_pool workers(config.server.worker_threads);

@@ -128,7 +128,8 @@ std::vector<RateLimiter::Window> reveal_limits(const config::LimitsConfig& limit
             {limits.reveals_per_hour, std::chrono::hours(1)}};
 }
 
-Api::Api(ApiServices services) : services_(services) {
+Api::Api(ApiServices services)
+    : services_(services), anonymous_audit_budget_(services.audited_refusals_per_minute) {
     if (!services_.lookup.ticket_pattern.empty()) {
         ticket_pattern_.emplace(services_.lookup.ticket_pattern, std::regex::ECMAScript);
     }
@@ -327,11 +328,24 @@ void Api::append_best_effort(boost::json::object record) {
     }
 }
 
+void Api::append_anonymous(const Call& call, boost::json::object record) {
+    const auto admission = anonymous_audit_budget_.admit(call.client.address);
+    if (admission.started_suppressing) {
+        spdlog::warn("ALERT rid={} {} exceeded {} audited refusals a minute without a session; "
+                     "counting the rest instead of writing each (possible attack)",
+                     call.client.request_id, call.client.address, services_.audited_refusals_per_minute);
+    }
+    if (!admission.write) return;
+    if (admission.suppressed > 0) record["suppressed_before"] = admission.suppressed;
+    services_.audit.append(std::move(record));
+}
+
 void Api::audit_denied(const Call& call, std::string_view reason) {
     auto record = audit_record(call, "access.denied", "denied");
     record["reason"] = reason;
     record["method"] = std::string(http::to_string(call.request.method()));
     record["path"] = call.path;
+    if (!call.session) return append_anonymous(call, std::move(record));
     services_.audit.append(std::move(record));
 }
 
@@ -353,7 +367,7 @@ Response Api::create_session(Call& call) {
     if (auto wait = services_.throttle.begin_attempt(username, call.client.address)) {
         wipe(*body, "password");
         record["reason"] = "throttled";
-        services_.audit.append(std::move(record));
+        append_anonymous(call, std::move(record));
         spdlog::warn("rid={} sign-in of '{}' throttled", call.client.request_id, username.substr(0, 64));
         auto response = error_response(request, http::status::too_many_requests, "too_many_attempts");
         response.set(http::field::retry_after, std::to_string(wait->count()));
@@ -377,7 +391,7 @@ Response Api::create_session(Call& call) {
             services_.throttle.not_counted(username, call.client.address);
         }
         record["reason"] = ldap::to_string(result.failure);
-        services_.audit.append(std::move(record));
+        append_anonymous(call, std::move(record));
         spdlog::warn("rid={} sign-in of '{}' failed: {} {}", call.client.request_id,
                      username.substr(0, 64), ldap::to_string(result.failure), result.detail);
         return error_response(request, http::status::unauthorized, "invalid_credentials");

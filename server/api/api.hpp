@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "ldap/directory.hpp"
 #include "server/api/router.hpp"
+#include "server/auth/audit_budget.hpp"
 #include "server/auth/login_throttle.hpp"
 #include "server/auth/rate_limiter.hpp"
 #include "server/auth/roles.hpp"
@@ -44,6 +45,7 @@ struct ApiServices {
     // (disabled account, group removed). Zero: every lookup and reveal re-checks.
     std::chrono::seconds session_recheck{60};
     AuditReview* review = nullptr;  // null: the audit and report calls answer 503
+    unsigned audited_refusals_per_minute = 30;  // per client address, without a session
 };
 
 // The per-staff-member windows of [limits]: generous for a day on the phone, tight enough that a
@@ -85,12 +87,15 @@ private:
                                      std::string_view outcome) const;
     void audit_denied(const Call& call, std::string_view reason);
     void append_best_effort(boost::json::object record);
+    // For records of refused requests without a session: within the client address's budget.
+    void append_anonymous(const Call& call, boost::json::object record);
     std::optional<Response> rate_limited(Call& call, RateLimiter& limiter, std::string_view event);
     // Re-checks the session's account against the directory when due; false ends the session.
     bool recheck_account(Call& call);
 
     ApiServices services_;
     std::optional<std::regex> ticket_pattern_;
+    AnonymousAuditBudget anonymous_audit_budget_;
 };
 
 // The value of one cookie in a Cookie header, or empty.

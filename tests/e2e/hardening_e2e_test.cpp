@@ -16,6 +16,12 @@
 #include <set>
 #include <thread>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 
 #include "tests/support/https_client.hpp"
@@ -336,11 +342,43 @@ std::string certificate_serial(std::uint16_t port) {
 
 }  // namespace
 
+// One TLS connection kept open across requests (HttpsClient opens one per request).
+class KeepAliveConnection {
+public:
+    KeepAliveConnection(std::uint16_t port, const std::filesystem::path& ca_file)
+        : tls_(boost::asio::ssl::context::tls_client), stream_(io_, tls_) {
+        tls_.load_verify_file(ca_file.string());
+        stream_.set_verify_mode(boost::asio::ssl::verify_peer);
+        boost::beast::get_lowest_layer(stream_).connect(
+            {boost::asio::ip::make_address("127.0.0.1"), port});
+        stream_.handshake(boost::asio::ssl::stream_base::client);
+    }
+    unsigned get(const std::string& target) {
+        namespace http = boost::beast::http;
+        http::request<http::empty_body> request{http::verb::get, target, 11};
+        request.set(http::field::host, "localhost");
+        request.keep_alive(true);
+        http::write(stream_, request);
+        http::response<http::string_body> response;
+        http::read(stream_, buffer_, response);
+        return response.result_int();
+    }
+
+private:
+    boost::asio::io_context io_;
+    boost::asio::ssl::context tls_;
+    boost::beast::ssl_stream<boost::beast::tcp_stream> stream_;
+    boost::beast::flat_buffer buffer_;
+};
+
 TEST(Hardening, SighupReloadsTheCertificateAndKeepsABrokenOneOut) {
     KeydeskInstance instance("reload");
     ASSERT_TRUE(instance.start()) << instance.log();
     const auto before = certificate_serial(instance.port());
     ASSERT_NE(before.find("serial="), std::string::npos);
+    // A connection made before the reload, on the old certificate.
+    KeepAliveConnection open_before(instance.port(), instance.ca_file());
+    ASSERT_EQ(open_before.get("/healthz"), 200u);
 
     // A renewed certificate (from a new CA, as a renewal may well be).
     const auto tls = instance.dir() / "tls";
@@ -358,6 +396,9 @@ TEST(Hardening, SighupReloadsTheCertificateAndKeepsABrokenOneOut) {
     EXPECT_NE(after, before);
     auto c = signed_in(instance, "helpdesk1", "Helpdesk1-Pass!");  // verifies against the new CA
     EXPECT_EQ(c.post("/api/v1/lookups", R"({"key_id":"063ea4e1"})").status, 200u);
+    // The connection opened before the reload was not dropped: it still answers, on its old TLS.
+    EXPECT_EQ(open_before.get("/healthz"), 200u);
+    EXPECT_EQ(open_before.get("/readyz"), 200u);
 
     // A broken file: the current certificate stays in service.
     std::ofstream(tls / "server.pem", std::ios::trunc) << "not a certificate";
@@ -492,4 +533,28 @@ TEST(Hardening, ASecondDirectoryTakesOverWhenTheFirstDies) {
     EXPECT_EQ(failed_after.load(), 0);
     std::printf("failover: %d lookups answered, %d failed after the first directory died\n", ok.load(),
                 failed_after.load());
+}
+
+TEST(Hardening, OneAddressCannotFloodTheAuditLogWithRefusals) {
+    KeydeskInstance instance("audit-flood", "[limits]\naudited_refusals_per_minute = 5\n");
+    ASSERT_TRUE(instance.start()) << instance.log();
+    const auto records_before = audit_records(instance).size();
+    // Unknown user names (the sign-in throttle does not count them, so as not to lock anyone
+    // out) and forged origins: every one refused, at most 5 of them written.
+    unsigned refused = 0;
+    for (int i = 0; i < 30; ++i) {  // (15 failed sign-ins: below the per-address throttle of 20)
+        HttpsClient c(instance.port(), instance.ca_file());
+        const auto result = i % 2 ? c.sign_in("nobody-" + std::to_string(i), "guess")
+                                  : c.request(verb::post, "/api/v1/session", R"({"username":"x","password":"y"})",
+                                              {{"Origin", "https://evil.example"}});
+        if (result.status == 401 || result.status == 403 || result.status == 429) ++refused;
+    }
+    EXPECT_EQ(refused, 30u);
+    const auto written = audit_records(instance).size() - records_before;
+    EXPECT_EQ(written, 5u);
+    EXPECT_NE(instance.log().find("exceeded 5 audited refusals a minute"), std::string::npos) << instance.log();
+    // A member of staff at the same address still signs in, and that is audited.
+    HttpsClient staff(instance.port(), instance.ca_file());
+    EXPECT_EQ(staff.sign_in("helpdesk1", "Helpdesk1-Pass!").status, 200u);
+    EXPECT_EQ(audit_records(instance).back().at("event"), "session.login");
 }

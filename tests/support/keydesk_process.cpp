@@ -71,8 +71,15 @@ bool KeydeskInstance::start() {
         const auto bin = binary().string();
         const auto config_path = config().string();
         const auto ready_path = ready.string();
-        ::execl(bin.c_str(), bin.c_str(), "serve", "--config", config_path.c_str(), "--ready-file",
-                ready_path.c_str(), static_cast<char*>(nullptr));
+        std::vector<std::string> words = command_prefix;
+        for (const auto& word : {bin, std::string("serve"), std::string("--config"), config_path,
+                                 std::string("--ready-file"), ready_path}) {
+            words.push_back(word);
+        }
+        std::vector<char*> argv;
+        for (auto& word : words) argv.push_back(word.data());
+        argv.push_back(nullptr);
+        ::execvp(argv[0], argv.data());
         ::_exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace keydesk::test {
 
@@ -36,6 +37,9 @@ public:
     std::string log() const;
 
     static std::filesystem::path binary();
+
+    // Run keydesk through this command (e.g. setpriv to drop capabilities); empty: directly.
+    std::vector<std::string> command_prefix;
 
 private:
     std::filesystem::path dir_;

@@ -113,3 +113,34 @@ TEST(Throttle, SuccessForgivesTheAccountAndMalformedAttemptsDoNotCount) {
     EXPECT_FALSE(throttle.begin_attempt("alice", "10.0.0.1"));  // two
     EXPECT_TRUE(throttle.begin_attempt("alice", "10.0.0.1"));
 }
+
+TEST(AnonymousAuditBudget, WritesUpToTheBudgetThenCountsAndReportsTheCountNextMinute) {
+    AnonymousAuditBudget budget(3);
+    const auto start = AnonymousAuditBudget::Clock::now();
+    for (int i = 0; i < 3; ++i) {
+        const auto admission = budget.admit("10.0.0.1", start);
+        EXPECT_TRUE(admission.write);
+        EXPECT_EQ(admission.suppressed, 0u);
+    }
+    const auto over = budget.admit("10.0.0.1", start);
+    EXPECT_FALSE(over.write);
+    EXPECT_TRUE(over.started_suppressing);
+    for (int i = 0; i < 9; ++i) EXPECT_FALSE(budget.admit("10.0.0.1", start).started_suppressing);
+    // Another address has its own budget.
+    EXPECT_TRUE(budget.admit("10.0.0.2", start).write);
+    // A minute later the next record carries the count of the ten not written.
+    const auto later = budget.admit("10.0.0.1", start + std::chrono::seconds(61));
+    EXPECT_TRUE(later.write);
+    EXPECT_EQ(later.suppressed, 10u);
+    EXPECT_EQ(budget.admit("10.0.0.1", start + std::chrono::seconds(62)).suppressed, 0u);
+}
+
+TEST(AnonymousAuditBudget, ManyAddressesShareOneBudgetPastTheCap) {
+    AnonymousAuditBudget budget(2, 100);
+    const auto now = AnonymousAuditBudget::Clock::now();
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(budget.admit("10.1.0." + std::to_string(i), now).write);
+    // The 101st address onwards: one shared budget of 2, so a flood from many addresses is bounded.
+    int written = 0;
+    for (int i = 0; i < 1000; ++i) written += budget.admit("10.2." + std::to_string(i), now).write ? 1 : 0;
+    EXPECT_EQ(written, 2);
+}
