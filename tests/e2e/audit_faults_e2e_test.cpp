@@ -125,26 +125,90 @@ TEST_F(AuditFaults, DeletedAuditFileRefusesAndIsNotPaperedOver) {
 
 namespace {
 
-std::vector<boost::json::object> reveal_records(const std::filesystem::path& audit_dir) {
-    std::vector<boost::json::object> records;
-    for (const auto& entry : std::filesystem::directory_iterator(audit_dir)) {
-        if (entry.path().extension() != ".jsonl") continue;
-        std::ifstream in(entry.path());
-        for (std::string line; std::getline(in, line);) {
-            auto record = boost::json::parse(line).as_object();
-            if (record.at("event") == "key.reveal") records.push_back(std::move(record));
-        }
-    }
-    return records;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
+
+int run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+
+// The fault tests below, seen by one signed-in helpdesk member who reveals K1: refused during
+// the fault, answered again after it, and never an answered reveal missing from the log.
+class RevealingClient {
+public:
+    explicit RevealingClient(KeydeskInstance& instance)
+        : instance_(instance), client_(instance.port(), instance.ca_file()) {
+        EXPECT_EQ(client_.sign_in("helpdesk1", "Helpdesk1-Pass!").status, 200u);
+    }
+
+    HttpResult reveal() {
+        auto result = client_.post("/api/v1/reveals",
+                                   R"({"key_id":")" + std::string(fx::k1) + R"(","reason":"lost_pin"})");
+        if (result.status == 200) ++answered_;
+        return result;
+    }
+
+    // One reveal during the fault: 503 audit_unavailable and no password. Returns its time.
+    double expect_refused() {
+        const auto started = Clock::now();
+        const auto result = reveal();
+        const auto elapsed = ms_since(started);
+        EXPECT_EQ(result.status, 503u);
+        EXPECT_EQ(result.error(), "audit_unavailable");
+        EXPECT_EQ(result.body.find(fx::k1_password), std::string::npos);
+        return elapsed;
+    }
+
+    unsigned ready() { return client_.get("/readyz").status; }
+
+    // Reveals until one is answered (at most 10 s); returns how long that took.
+    double until_resumed() {
+        const auto started = Clock::now();
+        unsigned status = 0;
+        while (Clock::now() - started < std::chrono::seconds(10)) {
+            status = reveal().status;
+            if (status == 200) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        EXPECT_EQ(status, 200u) << instance_.log();
+        EXPECT_EQ(ready(), 200u);
+        return ms_since(started);
+    }
+
+    // After a clean stop: the log verifies, and every reveal answered 200 has its record (a
+    // refused one may have one too: fail closed).
+    void expect_nothing_lost() {
+        EXPECT_EQ(instance_.stop(), 0);
+        std::string output;
+        EXPECT_EQ(instance_.run("audit verify --config '" + instance_.config().string() + "'", output), 0)
+            << output;
+        unsigned recorded = 0;
+        for (const auto& entry : std::filesystem::directory_iterator(instance_.audit_dir())) {
+            if (entry.path().extension() != ".jsonl") continue;
+            std::ifstream in(entry.path());
+            for (std::string line; std::getline(in, line);) {
+                const auto record = boost::json::parse(line).as_object();
+                if (record.at("event") == "key.reveal" && record.at("outcome") == "success") ++recorded;
+            }
+        }
+        EXPECT_GE(recorded, answered_);
+    }
+
+private:
+    KeydeskInstance& instance_;
+    HttpsClient client_;
+    unsigned answered_ = 0;
+};
+
+const std::string many_reveals = "[limits]\nreveals_per_10_minutes = 1000\nreveals_per_hour = 1000\n";
 
 }  // namespace
 
 // A disk whose fsync hangs (LD_PRELOAD'ed shim): the first request waits out the append timeout,
-// later ones are refused at once, /readyz says so, and service resumes when the disk does, with
-// every answered reveal in the log.
+// later ones are refused at once, /readyz says so, and service resumes when the disk does.
 TEST(AuditHungDisk, AHungFsyncIsRefusedWithinTheTimeoutAndServiceResumes) {
-    KeydeskInstance instance("hung-fsync", "[limits]\nreveals_per_10_minutes = 1000\nreveals_per_hour = 1000\n");
+    KeydeskInstance instance("hung-fsync", many_reveals);
     const auto flag = instance.dir() / "disk-hangs";
     ::setenv("KD_HANG_FSYNC_WHILE", flag.c_str(), 1);
     ::setenv("LD_PRELOAD", KD_HANG_FSYNC_LIB, 1);
@@ -152,57 +216,21 @@ TEST(AuditHungDisk, AHungFsyncIsRefusedWithinTheTimeoutAndServiceResumes) {
     ::unsetenv("LD_PRELOAD");
     ::unsetenv("KD_HANG_FSYNC_WHILE");
     ASSERT_TRUE(started) << instance.log();
-    HttpsClient client(instance.port(), instance.ca_file());
-    ASSERT_EQ(client.sign_in("helpdesk1", "Helpdesk1-Pass!").status, 200u);
-    const auto reveal = [&] {
-        return client.post("/api/v1/reveals", R"({"key_id":")" + std::string(fx::k1) + R"(","reason":"lost_pin"})");
-    };
-    unsigned answered = 0;
-    ASSERT_EQ(reveal().status, 200u);
-    ++answered;
+    RevealingClient helpdesk(instance);
+    ASSERT_EQ(helpdesk.reveal().status, 200u);
 
     std::ofstream(flag) << "hung\n";
-    auto started_at = std::chrono::steady_clock::now();
-    const auto first = reveal();
-    const auto first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_at).count();
-    EXPECT_EQ(first.status, 503u);
-    EXPECT_EQ(first.error(), "audit_unavailable");
-    EXPECT_EQ(first.body.find(fx::k1_password), std::string::npos);
+    const auto first_ms = helpdesk.expect_refused();
     EXPECT_LT(first_ms, 6500);  // the 5 s append timeout, and no more
-
     // The writer is still stuck: refused at once, and not ready.
-    started_at = std::chrono::steady_clock::now();
-    const auto second = reveal();
-    const auto second_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_at).count();
-    EXPECT_EQ(second.status, 503u);
-    EXPECT_EQ(second.body.find(fx::k1_password), std::string::npos);
-    EXPECT_LT(second_ms, 1000);
-    EXPECT_EQ(client.get("/readyz").status, 503u);
+    EXPECT_LT(helpdesk.expect_refused(), 1000);
+    EXPECT_EQ(helpdesk.ready(), 503u);
 
     std::filesystem::remove(flag);
-    started_at = std::chrono::steady_clock::now();
-    unsigned status = 0;
-    while (std::chrono::steady_clock::now() - started_at < std::chrono::seconds(10)) {
-        status = reveal().status;
-        if (status == 200) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    const auto resumed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_at).count();
-    ASSERT_EQ(status, 200u);
-    ++answered;
-    EXPECT_EQ(client.get("/readyz").status, 200u);
-    std::printf("hung fsync: first refusal after %.0f ms, then %.0f ms; resumed %.0f ms after the disk did\n",
-                first_ms, second_ms, resumed_ms);
-
-    EXPECT_EQ(instance.stop(), 0);
-    std::string output;
-    EXPECT_EQ(instance.run("audit verify --config '" + instance.config().string() + "'", output), 0) << output;
-    // Every reveal that was answered 200 has its record (a refused one may too: fail closed).
-    std::size_t successes = 0;
-    for (const auto& record : reveal_records(instance.audit_dir())) {
-        if (record.at("outcome") == "success") ++successes;
-    }
-    EXPECT_GE(successes, answered);
+    const auto resumed_ms = helpdesk.until_resumed();
+    std::printf("hung fsync: first refusal after %.0f ms, the next at once; resumed %.0f ms after the disk did\n",
+                first_ms, resumed_ms);
+    helpdesk.expect_nothing_lost();
 }
 
 // The audit directory taken away from keydesk's user (a wrong chown by a configuration tool). An
@@ -210,68 +238,33 @@ TEST(AuditHungDisk, AHungFsyncIsRefusedWithinTheTimeoutAndServiceResumes) {
 // here, or a rotation) it cannot, refuses, and resumes when the directory is given back. Root
 // ignores permissions and ownership, so keydesk runs without the capabilities that let it.
 TEST(AuditStoragePermissions, RemovedPermissionsRefuseWhenAFileMustBeOpenedAndServiceResumes) {
-    KeydeskInstance instance("no-permission", "[limits]\nreveals_per_10_minutes = 1000\nreveals_per_hour = 1000\n");
     if (::geteuid() != 0) GTEST_SKIP() << "changes the audit directory's owner";
+    KeydeskInstance instance("no-permission", many_reveals);
     instance.command_prefix = {"setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner,-chown"};
     ASSERT_TRUE(instance.start()) << instance.log();
-    HttpsClient client(instance.port(), instance.ca_file());
-    ASSERT_EQ(client.sign_in("helpdesk1", "Helpdesk1-Pass!").status, 200u);
-    const auto reveal = [&] {
-        return client.post("/api/v1/reveals", R"({"key_id":")" + std::string(fx::k1) + R"(","reason":"lost_pin"})");
-    };
-    unsigned answered = 0;
-    ASSERT_EQ(reveal().status, 200u);
-    ++answered;
+    RevealingClient helpdesk(instance);
+    ASSERT_EQ(helpdesk.reveal().status, 200u);
 
     ASSERT_EQ(::chown(instance.audit_dir().c_str(), 65534, 65534), 0);  // nobody's now, mode 0700
-    EXPECT_EQ(reveal().status, 200u);  // the open file still takes durable records
-    ++answered;
-
-    ::kill(instance.pid(), SIGHUP);  // reopen by name: now impossible
+    EXPECT_EQ(helpdesk.reveal().status, 200u);  // the open file still takes durable records
+    ::kill(instance.pid(), SIGHUP);             // reopen by name: now impossible
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    const auto started = std::chrono::steady_clock::now();
-    const auto refused = reveal();
-    const auto refused_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    EXPECT_EQ(refused.status, 503u);
-    EXPECT_EQ(refused.error(), "audit_unavailable");
-    EXPECT_EQ(refused.body.find(fx::k1_password), std::string::npos);
-    EXPECT_EQ(client.get("/readyz").status, 503u);
+    const auto refused_ms = helpdesk.expect_refused();
+    EXPECT_EQ(helpdesk.ready(), 503u);
 
     ASSERT_EQ(::chown(instance.audit_dir().c_str(), 0, 0), 0);
-    const auto back = std::chrono::steady_clock::now();
-    unsigned status = 0;
-    while (std::chrono::steady_clock::now() - back < std::chrono::seconds(10)) {
-        status = reveal().status;
-        if (status == 200) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    const auto resumed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - back).count();
-    ASSERT_EQ(status, 200u) << instance.log();
-    ++answered;
-    std::printf("audit directory taken away: refused in %.0f ms; resumed %.0f ms after they returned\n", refused_ms,
-                resumed_ms);
-    EXPECT_EQ(instance.stop(), 0);
-    std::string output;
-    EXPECT_EQ(instance.run("audit verify --config '" + instance.config().string() + "'", output), 0) << output;
-    std::size_t successes = 0;
-    for (const auto& record : reveal_records(instance.audit_dir())) {
-        if (record.at("outcome") == "success") ++successes;
-    }
-    EXPECT_GE(successes, answered);
+    const auto resumed_ms = helpdesk.until_resumed();
+    std::printf("audit directory taken away: refused in %.0f ms; resumed %.0f ms after it was given back\n",
+                refused_ms, resumed_ms);
+    helpdesk.expect_nothing_lost();
 }
-
-namespace {
-
-int run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
-
-}  // namespace
 
 // The audit file system remounted read-only by the kernel, as ext4 does on an I/O error
 // (errors=remount-ro), with keydesk's file open: a loop-mounted ext4 whose error is triggered
 // through sysfs. Refused within the timeout; after the operator's repair (unmount, fsck, mount
 // again) service resumes without a restart, and the log verifies.
 TEST(AuditReadOnlyRemount, AnEmergencyReadOnlyRemountRefusesAndServiceResumesAfterRepair) {
-    KeydeskInstance instance("remount-ro", "[limits]\nreveals_per_10_minutes = 1000\nreveals_per_hour = 1000\n");
+    KeydeskInstance instance("remount-ro", many_reveals);
     const auto image = instance.dir() / "audit.ext4";
     const auto audit = instance.audit_dir().string();
     std::filesystem::create_directories(instance.audit_dir());
@@ -285,14 +278,8 @@ TEST(AuditReadOnlyRemount, AnEmergencyReadOnlyRemountRefusesAndServiceResumesAft
     } unmount{audit};
     ::chmod(audit.c_str(), 0700);
     ASSERT_TRUE(instance.start()) << instance.log();
-    HttpsClient client(instance.port(), instance.ca_file());
-    ASSERT_EQ(client.sign_in("helpdesk1", "Helpdesk1-Pass!").status, 200u);
-    const auto reveal = [&] {
-        return client.post("/api/v1/reveals", R"({"key_id":")" + std::string(fx::k1) + R"(","reason":"lost_pin"})");
-    };
-    unsigned answered = 0;
-    ASSERT_EQ(reveal().status, 200u);
-    ++answered;
+    RevealingClient helpdesk(instance);
+    ASSERT_EQ(helpdesk.reveal().status, 200u);
 
     // The kernel's own emergency remount (what an I/O error does), through ext4's sysfs trigger.
     std::string device;
@@ -309,42 +296,16 @@ TEST(AuditReadOnlyRemount, AnEmergencyReadOnlyRemountRefusesAndServiceResumesAft
         trigger << "keydesk test: I/O error\n";
         ASSERT_TRUE(trigger.flush()) << "no ext4 error trigger for " << device;
     }
-    // The kernel remounts from a work queue: wait until the mount says so.
-    for (int i = 0; i < 100 && run("grep -q '" + audit + " ext4 ro\\|" + audit + " .*emergency_ro' /proc/mounts") != 0; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ASSERT_EQ(run("grep -q '" + audit + " ext4 ro\\|" + audit + " .*emergency_ro' /proc/mounts"), 0);
-    auto started = std::chrono::steady_clock::now();
-    const auto refused = reveal();
-    const auto refused_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    EXPECT_EQ(refused.status, 503u);
-    EXPECT_EQ(refused.error(), "audit_unavailable");
-    EXPECT_EQ(refused.body.find(fx::k1_password), std::string::npos);
+    const auto refused_ms = helpdesk.expect_refused();
     EXPECT_LT(refused_ms, 5500);
-    EXPECT_EQ(client.get("/readyz").status, 503u);
+    EXPECT_EQ(helpdesk.ready(), 503u);
 
     // The operator's repair: a read-only ext4 cannot go back to read-write in place.
     ASSERT_EQ(run("umount -l '" + audit + "'"), 0);
     EXPECT_LE(run("e2fsck -fy '" + image.string() + "'"), 1 << 8);  // 0 or 1: clean, or fixed
     ASSERT_EQ(run("mount -o loop,errors=remount-ro '" + image.string() + "' '" + audit + "'"), 0);
-    started = std::chrono::steady_clock::now();
-    unsigned status = 0;
-    while (std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
-        status = reveal().status;
-        if (status == 200) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    const auto resumed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    ASSERT_EQ(status, 200u) << instance.log();
-    ++answered;
+    const auto resumed_ms = helpdesk.until_resumed();
     std::printf("read-only remount: refused in %.0f ms; resumed %.0f ms after the repaired mount\n", refused_ms,
                 resumed_ms);
-    EXPECT_EQ(instance.stop(), 0);
-    std::string output;
-    EXPECT_EQ(instance.run("audit verify --config '" + instance.config().string() + "'", output), 0) << output;
-    std::size_t successes = 0;
-    for (const auto& record : reveal_records(instance.audit_dir())) {
-        if (record.at("outcome") == "success") ++successes;
-    }
-    EXPECT_GE(successes, answered);
+    helpdesk.expect_nothing_lost();
 }
