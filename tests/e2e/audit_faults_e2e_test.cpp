@@ -123,6 +123,28 @@ TEST_F(AuditFaults, DeletedAuditFileRefusesAndIsNotPaperedOver) {
     EXPECT_NE(instance_->log().find("files are missing"), std::string::npos) << instance_->log();
 }
 
+TEST_F(AuditFaults, AFileReplacedUnderneathIsRefusedThenContinuedFromTheReplacement) {
+    // An operator's "cp + mv" over the live file: a record keydesk appends would go to an
+    // unlinked inode, so that request is refused; the replacement holds the same records, so
+    // the reopened log continues from it, nothing lost.
+    std::filesystem::path file;
+    for (const auto& entry : std::filesystem::directory_iterator(instance_->audit_dir())) {
+        if (entry.path().extension() == ".jsonl") file = entry.path();
+    }
+    ASSERT_FALSE(file.empty());
+    const auto copy = instance_->audit_dir() / "copy.tmp";
+    std::filesystem::copy_file(file, copy);
+    std::filesystem::rename(copy, file);
+    // The record that went to the replaced inode is not trusted: that request is refused.
+    const auto refused = lookup();
+    EXPECT_EQ(refused.status, 503u);
+    EXPECT_EQ(refused.error(), "audit_unavailable");
+    // The next one reopens the log on the replacement, which holds every record so far.
+    const auto resumed_ms = expect_resumed();
+    std::printf("audit file replaced: one request refused, resumed %.0f ms later\n", resumed_ms);
+    expect_log_verifies();
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
