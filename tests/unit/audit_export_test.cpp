@@ -1,7 +1,6 @@
 // Exports of the audit log (CSV cells, CSV and JSON Lines streams, evidence bundles and their
 // offline check) and the Reports page's figures, each against a brute-force reading of the files.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,10 +10,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -31,6 +28,7 @@
 #include "audit/export.hpp"
 #include "audit/reports.hpp"
 #include "audit/signing.hpp"
+#include "audit_log_fixture.hpp"
 
 namespace audit = keydesk::audit;
 namespace json = boost::json;
@@ -46,38 +44,12 @@ using audit::ExportFormat;
 using audit::ExportStream;
 using audit::csv_cell;
 using audit::csv_line;
+using namespace keydesk::test;
 
 namespace {
 
 const std::string hmac_key = "0123456789abcdef0123456789abcdef-export-test";
 using Rows = std::vector<std::vector<std::string>>;
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-}
-
-std::string lower(std::string text) {
-    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return text;
-}
-
-std::string upper(std::string text) {
-    for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return text;
-}
-
-std::string text_of(const json::object& object, std::string_view name) {
-    const auto* value = object.if_contains(name);
-    return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
 
 std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;
@@ -90,31 +62,6 @@ std::string join_lines(const std::vector<std::string>& lines) {
     std::string text;
     for (const auto& line : lines) text += line + "\n";
     return text;
-}
-
-struct LogLine {
-    std::string text;
-    json::object record;
-    std::uint64_t seq = 0;
-};
-
-// Every complete line of the log's files, oldest first.
-std::vector<LogLine> read_log(const fs::path& directory) {
-    std::vector<LogLine> lines;
-    for (const auto& path : audit::log_files(directory)) {
-        const auto text = read_text(path);
-        for (std::size_t offset = 0; offset < text.size();) {
-            const auto end = text.find('\n', offset);
-            if (end == std::string::npos) break;
-            LogLine line;
-            line.text = text.substr(offset, end - offset);
-            line.record = json::parse(line.text).as_object();
-            line.seq = line.record.at("seq").to_number<std::uint64_t>();
-            lines.push_back(std::move(line));
-            offset = end + 1;
-        }
-    }
-    return lines;
 }
 
 // A small RFC 4180 reader: rows of cells, each row ending in CRLF; a quoted cell may hold commas,
@@ -230,20 +177,6 @@ json::object mix_record(int i) {
     return record;
 }
 
-std::int64_t millis_at(int y, unsigned m, unsigned d, int hour, int minute, int second = 0) {
-    using namespace std::chrono;
-    const auto date = sys_days{year{y} / month{m} / std::chrono::day{d}};
-    return duration_cast<milliseconds>(date.time_since_epoch()).count() +
-           ((hour * 60LL + minute) * 60LL + second) * 1000LL;
-}
-
-fs::path scratch_root() {
-    // tmpfs where there is one: every append is fdatasync'd, and a disk makes that slow.
-    std::error_code error;
-    if (fs::is_directory("/dev/shm", error) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-    return fs::temp_directory_path();
-}
-
 // Runs a stream to its end; `pieces` counts the calls that produced output.
 template <typename Stream>
 std::string drain(Stream& stream, int* pieces = nullptr) {
@@ -259,39 +192,12 @@ std::string drain(Stream& stream, int* pieces = nullptr) {
     return out;
 }
 
-class AuditExportTest : public ::testing::Test {
+class AuditExportTest : public AuditLogFixture {
 protected:
-    void SetUp() override {
-        base_ = scratch_root() / ("kd-export-" + std::to_string(::getpid()) + "-" +
-                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(base_);
-        dir_ = base_ / "log";
-        aux_ = base_ / "aux";
-        fs::create_directories(aux_);
-        index_file_ = aux_ / "index.sqlite";
-        clock_ = std::make_shared<std::atomic<std::int64_t>>(millis_at(2026, 11, 26, 9, 0));
-    }
-    void TearDown() override { fs::remove_all(base_); }
-
-    AuditSettings settings(std::uint64_t every = 10) {
-        AuditSettings settings;
-        const auto key_file = aux_ / "signing.pem";
-        if (!fs::exists(key_file)) public_pem_ = audit::generate_signing_key(key_file);
-        settings.signing_key_file = key_file;
-        settings.checkpoint_every_records = every;
-        settings.checkpoint_interval = std::chrono::milliseconds(0);
-        auto clock = clock_;
-        settings.clock = [clock] {
-            return std::chrono::system_clock::time_point(std::chrono::milliseconds(clock->load()));
-        };
-        return settings;
-    }
+    AuditExportTest() : AuditLogFixture("kd-export-") {}
 
     void write_mix(AuditLog& log, int first, int last) {
-        for (int i = first; i < last; ++i) {
-            log.append(mix_record(i));
-            clock_->fetch_add(1000);
-        }
+        append_records(log, first, last, mix_record, std::chrono::milliseconds(1000));
     }
 
     // Appends the records make(first)..make(last - 1) from eight threads: group commit shares the
@@ -354,9 +260,6 @@ protected:
     }
 
     static constexpr const char* bundle_name = "keydesk-evidence-20261126T100000Z";
-    fs::path base_, dir_, aux_, index_file_;
-    std::shared_ptr<std::atomic<std::int64_t>> clock_;
-    std::string public_pem_;
     std::optional<std::string> verification_;
     int extractions_ = 0;
 };

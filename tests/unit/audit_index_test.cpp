@@ -2,21 +2,16 @@
 // (checked record by record against a brute-force scan of the JSONL files).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +20,7 @@
 #include "audit/audit_index.hpp"
 #include "audit/audit_log.hpp"
 #include "audit/signing.hpp"
+#include "audit_log_fixture.hpp"
 
 namespace audit = keydesk::audit;
 namespace json = boost::json;
@@ -37,35 +33,15 @@ using audit::AuditSettings;
 using audit::normalize_time;
 using audit::parse_filter;
 using Params = std::vector<std::pair<std::string, std::string>>;
+using namespace keydesk::test;
 
 namespace {
 
 const std::string hmac_key = "0123456789abcdef0123456789abcdef-index-test";
 
 // ---------------------------------------------------------------------------------------------
-// Helpers that know nothing of the index: reading the files, and filtering them by brute force.
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-}
-
-std::string lower(std::string text) {
-    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return text;
-}
-
-std::string upper(std::string text) {
-    for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return text;
-}
+// Helpers that know nothing of the index: filtering the files by brute force (read_log, from
+// audit_log_fixture.hpp, reads them).
 
 std::string hex_only(const std::string& text) {
     std::string hex;
@@ -73,43 +49,6 @@ std::string hex_only(const std::string& text) {
         if (std::isxdigit(static_cast<unsigned char>(c))) hex += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
     return hex;
-}
-
-std::string text_of(const json::object& object, std::string_view name) {
-    const auto* value = object.if_contains(name);
-    return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
-// One line of a log file as the files hold it.
-struct LogLine {
-    std::string file;          // name in the directory
-    std::uint64_t line = 0;    // 1-based within the file
-    std::uint64_t offset = 0;  // byte offset of its first character
-    std::string text;          // without the "\n"
-    json::object record;
-    std::uint64_t seq = 0;
-};
-
-std::vector<LogLine> read_log(const fs::path& directory) {
-    std::vector<LogLine> lines;
-    for (const auto& path : audit::log_files(directory)) {
-        const auto text = read_text(path);
-        std::uint64_t number = 0;
-        for (std::size_t offset = 0; offset < text.size();) {
-            const auto end = text.find('\n', offset);
-            if (end == std::string::npos) break;  // an incomplete tail is no record
-            LogLine line;
-            line.file = path.filename().string();
-            line.line = ++number;
-            line.offset = offset;
-            line.text = text.substr(offset, end - offset);
-            line.record = json::parse(line.text).as_object();
-            line.seq = line.record.at("seq").to_number<std::uint64_t>();
-            lines.push_back(std::move(line));
-            offset = end + 1;
-        }
-    }
-    return lines;
 }
 
 // What a filter can match in one record, read straight from the parsed line.
@@ -261,54 +200,13 @@ json::object mix_record(int i) {
     return record;
 }
 
-std::int64_t millis_at(int y, unsigned m, unsigned d, int hour, int minute, int second = 0) {
-    using namespace std::chrono;
-    const auto date = sys_days{year{y} / month{m} / std::chrono::day{d}};
-    return duration_cast<milliseconds>(date.time_since_epoch()).count() +
-           ((hour * 60LL + minute) * 60LL + second) * 1000LL;
-}
-
-fs::path scratch_root() {
-    // tmpfs where there is one: every append is fdatasync'd, and a disk makes that slow.
-    std::error_code error;
-    if (fs::is_directory("/dev/shm", error) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-    return fs::temp_directory_path();
-}
-
-class AuditIndexTest : public ::testing::Test {
+class AuditIndexTest : public AuditLogFixture {
 protected:
-    void SetUp() override {
-        base_ = scratch_root() / ("kd-index-" + std::to_string(::getpid()) + "-" +
-                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(base_);
-        dir_ = base_ / "log";
-        aux_ = base_ / "aux";
-        fs::create_directories(aux_);
-        index_file_ = aux_ / "index.sqlite";
-        clock_ = std::make_shared<std::atomic<std::int64_t>>(millis_at(2026, 11, 26, 9, 0));
-    }
-    void TearDown() override { fs::remove_all(base_); }
-
-    AuditSettings settings(std::uint64_t every = 10) {
-        AuditSettings settings;
-        const auto key_file = aux_ / "signing.pem";
-        if (!fs::exists(key_file)) public_pem_ = audit::generate_signing_key(key_file);
-        settings.signing_key_file = key_file;
-        settings.checkpoint_every_records = every;
-        settings.checkpoint_interval = std::chrono::milliseconds(0);
-        auto clock = clock_;
-        settings.clock = [clock] {
-            return std::chrono::system_clock::time_point(std::chrono::milliseconds(clock->load()));
-        };
-        return settings;
-    }
+    AuditIndexTest() : AuditLogFixture("kd-index-") {}
 
     // Appends mix records [first, last), the clock moving `step` after each.
     void write_mix(AuditLog& log, int first, int last, std::chrono::milliseconds step = std::chrono::seconds(61)) {
-        for (int i = first; i < last; ++i) {
-            log.append(mix_record(i));
-            clock_->fetch_add(step.count());
-        }
+        append_records(log, first, last, mix_record, step);
     }
 
     void write_closed_log(int records) {
@@ -349,10 +247,6 @@ protected:
         EXPECT_FALSE(index.find(newest + 1));
         EXPECT_FALSE(index.read_line(newest + 1));
     }
-
-    fs::path base_, dir_, aux_, index_file_;
-    std::shared_ptr<std::atomic<std::int64_t>> clock_;
-    std::string public_pem_;
 };
 
 // Rewrites the line holding `seq` in its file with `edit` applied (the other lines unchanged).
