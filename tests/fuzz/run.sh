@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 seconds=${1:-60}
 shift || true
-all=(key_id ldap_filter http_request cookie_header config audit_verify)
+all=(key_id ldap_filter http_request cookie_header config audit_verify audit_filter)
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
 bin=${KEYDESK_FUZZ_BIN:-$root/build-sanitize/tests/fuzz}
