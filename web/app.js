@@ -1144,10 +1144,12 @@ function showRevealPart(part) {
   ui.revealHidden.hidden = part !== 'hidden';
 }
 
-// Closes the dialog (if open) and wipes the revealed password.
+// Closes the dialog (if open) and wipes the revealed password. The wipe comes first: "close"
+// (→ onDialogClosed) is queued as a task, and a hidden dialog must not hold the password even
+// for that long.
 function closeRevealDialog() {
-  if (ui.dialog.open) ui.dialog.close(); // fires "close" → onDialogClosed
-  else wipeSecret();
+  wipeSecret();
+  if (ui.dialog.open) ui.dialog.close();
 }
 
 function onDialogClosed() {
@@ -1472,6 +1474,8 @@ ui.revealAgain.addEventListener('click', onRevealAgain);
 ui.revealCopy.addEventListener('click', onCopy);
 ui.revealSpellToggle.addEventListener('click', () => setSpelling(ui.revealSpell.hidden));
 ui.dialog.addEventListener('close', onDialogClosed);
+// Escape: the browser closes the dialog after "cancel"; wipe now rather than at "close".
+ui.dialog.addEventListener('cancel', () => wipeSecret());
 
 ui.sessionStay.addEventListener('click', onStaySignedIn);
 ui.sessionSignout.addEventListener('click', () => {
