@@ -28,35 +28,15 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 "$slapdctl" start "$state/directory"
-declare -A dir
-while IFS='=' read -r key value; do dir[$key]=$value; done < "$state/directory/env"
 
 "$root/tests/support/make-tls-cert.sh" "$state/tls"
 if [ ! -s "$state/audit.key" ]; then
   (umask 077 && openssl rand -hex 32 > "$state/audit.key")
 fi
-cat > "$state/keydesk.toml" <<TOML
-# Written by deploy/demo.sh: a demo against a private slapd. See deploy/keydesk.example.toml.
-[server]
-listen = "127.0.0.1:$port"
-tls_certificate = "tls/server.pem"
-tls_private_key = "tls/server.key"
-worker_threads = 4
-
-[directory]
-uris = ["${dir[KD_LDAPS_URI]}"]
-base_dn = "${dir[KD_BASE_DN]}"
-bind_dn = "${dir[KD_BIND_DN]}"
-bind_password_file = "${dir[KD_BIND_PASSWORD_FILE]}"
-tls_ca_file = "${dir[KD_CA_FILE]}"
-timeout_seconds = 5
-domain = "CORP"
-
-[roles]
-helpdesk = ["CN=KD-Helpdesk,OU=Groups,DC=corp,DC=example,DC=com"]
-auditor = ["CN=KD-Auditors,OU=Groups,DC=corp,DC=example,DC=com"]
-security = ["CN=KD-Security,OU=Groups,DC=corp,DC=example,DC=com"]
-admin = ["CN=KD-Admins,OU=Groups,DC=corp,DC=example,DC=com"]
+{
+  echo "# Written by deploy/demo.sh: a demo against a private slapd. See deploy/keydesk.example.toml."
+  "$root/tests/directory/slapd/keydesk-config.sh" "$state/directory" "127.0.0.1:$port" 4 5
+  cat <<TOML
 
 [audit]
 directory = "audit"
@@ -67,6 +47,7 @@ checkpoint_file = "checkpoints/checkpoints.jsonl"
 [lookup]
 min_key_id_chars = 8
 TOML
+} > "$state/keydesk.toml"
 
 mkdir -p "$state/checkpoints"
 [ -s "$state/audit-signing.pem" ] || "$root/build/server/keydesk" audit keygen --config "$state/keydesk.toml"

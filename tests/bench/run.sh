@@ -115,36 +115,16 @@ notes=()
 
 start_keydesk() {  # SIZE STATE_DIR
     local size=$1 state=$2 kd=$work/keydesk-$1
-    declare -A dir
-    while IFS='=' read -r key value; do dir[$key]=$value; done <"$state/env"
     rm -rf "$kd"
     mkdir -p "$kd"
     "$root/tests/support/make-tls-cert.sh" "$kd/tls" >/dev/null
     (umask 077 && openssl rand -hex 32 >"$kd/audit.key")
-    cat >"$kd/keydesk.toml" <<TOML
-# Written by tests/bench/run.sh.
-[server]
-listen = "127.0.0.1:0"
-tls_certificate = "tls/server.pem"
-tls_private_key = "tls/server.key"
-worker_threads = $workers
-
-[directory]
-uris = ["${dir[KD_LDAPS_URI]}"]
-base_dn = "${dir[KD_BASE_DN]}"
-bind_dn = "${dir[KD_BIND_DN]}"
-bind_password_file = "${dir[KD_BIND_PASSWORD_FILE]}"
-tls_ca_file = "${dir[KD_CA_FILE]}"
-# The maximum: a leading-wildcard scan of a large directory under load takes long; the
-# benchmark wants its latency, not a timeout.
-timeout_seconds = 120
-domain = "CORP"
-
-[roles]
-helpdesk = ["CN=KD-Helpdesk,OU=Groups,DC=corp,DC=example,DC=com"]
-auditor = ["CN=KD-Auditors,OU=Groups,DC=corp,DC=example,DC=com"]
-security = ["CN=KD-Security,OU=Groups,DC=corp,DC=example,DC=com"]
-admin = ["CN=KD-Admins,OU=Groups,DC=corp,DC=example,DC=com"]
+    {
+        echo "# Written by tests/bench/run.sh."
+        # timeout 120 s, the maximum: a leading-wildcard scan of a large directory under load
+        # takes long; the benchmark wants its latency, not a timeout.
+        "$root/tests/directory/slapd/keydesk-config.sh" "$state" "127.0.0.1:0" "$workers" 120
+        cat <<TOML
 
 [audit]
 directory = "audit"
@@ -154,6 +134,7 @@ key_file = "audit.key"
 min_key_id_chars = 8
 ${KD_BENCH_KEYDESK_TOML:-}
 TOML
+    } >"$kd/keydesk.toml"
     # keydesk builds with per-staff rate limits ([limits], 60 lookups/min and 10 reveals/10 min
     # by default) would turn the load into 429s: lift them when the binary knows the section.
     if grep -aq 'lookups_per_minute' "$keydesk_bin"; then
@@ -247,7 +228,7 @@ for size in "${sizes[@]}"; do
     done
     R[$size,kd,after_kb]=$(awk '/^VmRSS:/{print $2}' "/proc/$keydesk_pid/status")
     R[$size,kd,hwm_kb]=$(awk '/^VmHWM:/{print $2}' "/proc/$keydesk_pid/status")
-    audit_records=$(cat "$work/keydesk-$size"/audit/* 2>/dev/null | wc -l)
+    audit_records=$(cat "$work/keydesk-$size"/audit/audit-*.jsonl 2>/dev/null | wc -l)
     notes+=("$size: keydesk $audit_records audit records; RSS after the runs $((R[$size,kd,after_kb] / 1024)) MB; log $work/keydesk-$size/keydesk.log")
     phase "size $size: stop"
     stop_keydesk

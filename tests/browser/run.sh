@@ -61,34 +61,14 @@ if [ -z "${KD_DIRECTORY_STATE:-}" ]; then
   KD_DIRECTORY_STATE=$own_directory
 fi
 [ -s "$KD_DIRECTORY_STATE/env" ] || { echo "run.sh: no directory at $KD_DIRECTORY_STATE (env missing)" >&2; exit 2; }
-declare -A dir
-while IFS='=' read -r key value; do dir[$key]=$value; done < "$KD_DIRECTORY_STATE/env"
 
 # --- keydesk: certificate, audit keys (chain and checkpoint signing), config.
 "$root/tests/support/make-tls-cert.sh" "$work/tls"
 (umask 077 && openssl rand -hex 32 > "$work/audit.key")
-cat > "$work/keydesk.toml" <<TOML
-# Written by tests/browser/run.sh.
-[server]
-listen = "127.0.0.1:0"
-tls_certificate = "tls/server.pem"
-tls_private_key = "tls/server.key"
-worker_threads = 2
-
-[directory]
-uris = ["${dir[KD_LDAPS_URI]}"]
-base_dn = "${dir[KD_BASE_DN]}"
-bind_dn = "${dir[KD_BIND_DN]}"
-bind_password_file = "${dir[KD_BIND_PASSWORD_FILE]}"
-tls_ca_file = "${dir[KD_CA_FILE]}"
-timeout_seconds = 5
-domain = "CORP"
-
-[roles]
-helpdesk = ["CN=KD-Helpdesk,OU=Groups,DC=corp,DC=example,DC=com"]
-auditor = ["CN=KD-Auditors,OU=Groups,DC=corp,DC=example,DC=com"]
-security = ["CN=KD-Security,OU=Groups,DC=corp,DC=example,DC=com"]
-admin = ["CN=KD-Admins,OU=Groups,DC=corp,DC=example,DC=com"]
+{
+  echo "# Written by tests/browser/run.sh."
+  "$root/tests/directory/slapd/keydesk-config.sh" "$KD_DIRECTORY_STATE" "127.0.0.1:0" 2 5
+  cat <<TOML
 
 [audit]
 directory = "audit"
@@ -115,6 +95,7 @@ lookups_per_minute = 10000
 reveals_per_10_minutes = 10000
 reveals_per_hour = 10000
 TOML
+} > "$work/keydesk.toml"
 
 "$binary" audit keygen --config "$work/keydesk.toml" >"$work/keygen.log" 2>&1 ||
   { cat "$work/keygen.log" >&2; echo "run.sh: keydesk audit keygen failed" >&2; exit 1; }
