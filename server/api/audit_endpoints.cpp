@@ -144,7 +144,7 @@ Response Api::audit_record(Call& call) {
         line = review.index.read_line(*seq);
     }
     auto record = audit_record(call, "audit.query", line ? "success" : "not_found");
-    record["seq"] = *seq;
+    record["record_seq"] = *seq;  // ("seq" is the audit record's own number)
     services_.audit.append(std::move(record));
     if (!line) return error_response(call.request, http::status::not_found, "not_found");
 

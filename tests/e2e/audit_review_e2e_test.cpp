@@ -177,6 +177,12 @@ TEST_F(AuditReview, AuditorFindsARevealByComputerAndKeyIdAndEveryViewIsAudited) 
     EXPECT_EQ(body.at("record").at("mac").as_string().size(), 64u);
     EXPECT_EQ(detail.body.find(fx::k1_password), std::string::npos);
     EXPECT_EQ(auditor.get("/api/v1/audit/records/999999").status, 404u);
+    // Reading one record is audited with the record's number.
+    const auto reads = records_of(instance_->audit_dir(), "audit.query");
+    ASSERT_GE(reads.size(), 2u);
+    EXPECT_EQ(reads[reads.size() - 2].at("record_seq").as_int64(), seq);
+    EXPECT_EQ(reads.back().at("record_seq").as_int64(), 999999);
+    EXPECT_EQ(reads.back().at("outcome"), "not_found");
 
     // Pages of one, newest first, walk every record once.
     std::vector<std::int64_t> walked;
